@@ -1,0 +1,44 @@
+"""Shared fixtures: real services started by the project itself, on loopback ports."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+for entry in (ROOT / "collection", ROOT):
+    if str(entry) not in sys.path:
+        sys.path.insert(0, str(entry))
+
+from sandbox.services import Moto, Postgres, Redis  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real PostgreSQL 15 cluster (initdb) on a free 127.0.0.1 port, for the whole session."""
+    # Not under pytest's 0700 tmp dirs: the server runs as the postgres user.
+    base = Path(tempfile.mkdtemp(prefix="runbook-ops-pg-"))
+    server = Postgres(base).start()
+    yield server
+    server.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a free 127.0.0.1 port, with a password."""
+    server = Redis(tmp_path_factory.mktemp("redis"), password="redis-test-secret").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server on a free 127.0.0.1 port."""
+    server = Moto(tmp_path_factory.mktemp("moto")).start()
+    yield server
+    server.stop()
