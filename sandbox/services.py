@@ -116,9 +116,12 @@ class Postgres:
     def start(self) -> "Postgres":
         if not (PG_BIN / "initdb").exists():
             raise ServiceError("PostgreSQL 15 is not installed (%s): run scripts/setup" % PG_BIN)
-        self.base.mkdir(parents=True, exist_ok=True)
+        self._own(self.base)
         if self._as_postgres:
             os.chmod(self.base, 0o755)
+            if self._run(["test", "-x", str(self.base)]).returncode:
+                raise ServiceError("the postgres user cannot reach %s: choose a base directory whose "
+                                   "parents are world-traversable" % self.base)
         self._own(self.sock)
         if not (self.data / "PG_VERSION").exists():
             self._own(self.data)
