@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from http_servers import TestServer, free_port, make_ca, make_cert
+from tests.integration.plugins.modules.http_servers import TestServer, free_port, make_ca, make_cert
 from tests.helpers import ModuleFailed, run_module
 
 REPO = Path(__file__).resolve().parents[4]

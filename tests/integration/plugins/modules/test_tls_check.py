@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from http_servers import TestServer, free_port, make_ca, make_cert
+from tests.integration.plugins.modules.http_servers import TestServer, free_port, make_ca, make_cert
 from tests.helpers import ModuleFailed, run_module
 
 
