@@ -1,0 +1,66 @@
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+
+class ModuleDocFragment(object):
+    """Connection options shared by the runbook.ops PostgreSQL modules."""
+
+    DOCUMENTATION = r"""
+options:
+  login_host:
+    description:
+      - Host name or address of the PostgreSQL server.
+      - Ignored when O(login_unix_socket) is set.
+    type: str
+    default: localhost
+  port:
+    description:
+      - TCP port of the server (also the number in the Unix socket's file name).
+    type: int
+    default: 5432
+  login_user:
+    description:
+      - Role to log in as. Health checks need no more than membership in C(pg_monitor).
+    type: str
+    default: postgres
+  login_password:
+    description:
+      - Password of O(login_user). Never shown in results or messages.
+      - When not set, libpq's usual sources apply (C(PGPASSWORD), C(~/.pgpass)).
+    type: str
+  database:
+    description:
+      - Database to connect to.
+    type: str
+    default: postgres
+  login_unix_socket:
+    description:
+      - Directory holding the server's Unix socket, for example C(/var/run/postgresql).
+      - When set it is used instead of O(login_host).
+    type: path
+  ssl_mode:
+    description:
+      - libpq C(sslmode) for the connection.
+    type: str
+    default: prefer
+    choices: [disable, allow, prefer, require, verify-ca, verify-full]
+  ca_cert:
+    description:
+      - CA certificate file (PEM) to verify the server against (libpq C(sslrootcert)),
+        used with O(ssl_mode=verify-ca) or O(ssl_mode=verify-full).
+    type: path
+  connect_timeout:
+    description:
+      - Seconds to wait for the connection to be established.
+    type: int
+    default: 10
+requirements:
+  - psycopg2 (on Debian C(python3-psycopg2)) on the managed host.
+notes:
+  - Sessions identify themselves with C(application_name=runbook.ops).
+"""
