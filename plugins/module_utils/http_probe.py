@@ -444,7 +444,14 @@ def evaluate(endpoint: Mapping[str, Any], outcome: Mapping[str, Any]) -> Dict[st
     if not problems:
         return check(name, OK, "HTTP %s in %ss" % (code, _secs(latency)), value=value, threshold=threshold)
     status = worst(p[0] for p in problems)
-    return check(name, status, "; ".join(p[1] for p in problems), value=value, threshold=threshold)
+    # The runbooks treat a health endpoint answering 5xx as "service down" (P0), like no answer at all.
+    severity = "P0" if status == CRITICAL and server_error(code, endpoint["status_codes"]) else None
+    return check(name, status, "; ".join(p[1] for p in problems), value=value, threshold=threshold, severity=severity)
+
+
+def server_error(code: Optional[int], expected: List[int]) -> bool:
+    """True when the server answered with an unexpected 5xx: the service is down."""
+    return code is not None and 500 <= code <= 599 and code not in expected
 
 
 def _codes(codes: List[int]) -> str:

@@ -19,8 +19,9 @@ description:
   - Each endpoint is judged on its HTTP status code, optional conditions on fields of a JSON body,
     an optional regular expression on the body, and latency thresholds.
   - An endpoint that cannot be reached at all (connection refused, DNS failure, timeout, connection
-    reset) is a critical check with severity P0. A TLS verification failure, an unexpected status,
-    a failed JSON condition or a missing body match is critical (P1). Latency over a threshold is a
+    reset) or that answers with an unexpected 5xx status (the runbooks' "health endpoint returns 500":
+    system down) is a critical check with severity P0. A TLS verification failure, another unexpected
+    status, a failed JSON condition or a missing body match is critical (P1). Latency over a threshold is a
     warning or critical. None of these fail the task; only invalid parameters do.
   - Uses only the Python standard library, so it runs on minimal hosts and containers.
   - Options other than O(endpoints) and O(max_workers) are defaults for every endpoint; an
@@ -240,7 +241,7 @@ status:
   type: str
   sample: critical
 severity:
-  description: P0 when an endpoint is unreachable, P1 for other critical checks, P2 for warnings, P3 when all is ok.
+  description: P0 when an endpoint is unreachable or answers 5xx, P1 for other critical checks, P2 for warnings, P3 when all is ok.
   returned: always
   type: str
   sample: P0

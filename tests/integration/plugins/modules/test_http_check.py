@@ -77,7 +77,7 @@ def test_many_failures_in_one_call(server):
     ]})
     checks = by_name(result)
     assert result["status"] == "critical" and result["severity"] == "P0"
-    assert checks["http.error"]["status"] == "critical" and checks["http.error"]["severity"] == "P1"
+    assert checks["http.error"]["status"] == "critical" and checks["http.error"]["severity"] == "P0"
     assert checks["http.error"]["message"] == "HTTP 500, expected [200]"
     assert checks["http.wrong_json"]["message"] == 'JSON status is "degraded", expected eq "healthy"'
     assert checks["http.not_json"]["message"].startswith("response is not JSON")

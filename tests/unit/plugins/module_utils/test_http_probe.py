@@ -171,9 +171,20 @@ def test_evaluate_collects_every_problem():
     ep = endpoint(status_codes=[200], json_conditions=[{"path": "status", "value": "healthy"}],
                   body_regex="finchat_", latency_warning=0.1, latency_critical=2)
     check = hp.evaluate(ep, {"status_code": 503, "body": '{"status": "starting"}', "latency": 0.25})
-    assert check["status"] == "critical" and check["severity"] == "P1"
+    assert check["status"] == "critical" and check["severity"] == "P0"
     assert check["message"] == ('HTTP 503, expected [200]; JSON status is "starting", expected eq "healthy"; '
                                 "body does not match /finchat_/; latency 0.25s (warning >= 0.1s)")
+
+
+@pytest.mark.parametrize("code, expected, status, severity", [
+    (500, [200], "critical", "P0"),   # the seeds: a health endpoint answering 500 is "system down"
+    (599, [200], "critical", "P0"),
+    (404, [200], "critical", "P1"),   # answered, but not what we expected
+    (503, [200, 503], "ok", "P3"),    # a 503 the user expects is fine
+])
+def test_server_errors_mean_down(code, expected, status, severity):
+    check = hp.evaluate(endpoint(status_codes=expected), {"status_code": code, "body": "", "latency": 0.01})
+    assert (check["status"], check["severity"]) == (status, severity)
 
 
 @pytest.mark.parametrize("latency, status", [(0.05, "ok"), (0.5, "warning"), (1.0, "critical"), (3.0, "critical")])
