@@ -1,0 +1,1113 @@
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Database backups: naming, manifests, checksums, retention, pg_dump / pg_restore runs.
+
+Layout of a backup directory::
+
+    <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dump.zst                (custom format, zstd)
+    <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dump.zst.manifest.json  (written LAST)
+    <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dir/                    (directory format)
+
+The manifest is the completion marker: it is written by atomic rename only
+after the archive itself is complete, synced and checksummed. An archive
+without a manifest is incomplete. A backup is *verified* when its manifest
+exists and the archive still matches the manifest's checksums.
+
+The top half of this file is pure (names, manifests, retention decisions);
+the bottom half runs pg_dump / pg_restore with argv lists and the password in
+the environment only (PGPASSWORD), never on a command line.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.runbook.ops.plugins.module_utils import pg
+
+MANIFEST_SCHEMA = "runbook.ops/backup-manifest/v1"
+MANIFEST_SUFFIX = ".manifest.json"
+PARTIAL_SUFFIX = ".partial"
+KINDS = ("daily", "weekly", "monthly", "manual")
+FORMATS = ("custom", "directory")
+COMPRESSIONS = ("zstd", "gzip", "none")
+CHUNK = 1024 * 1024
+TS_FORMAT = "%Y%m%dT%H%M%SZ"
+
+_NAME_RE = re.compile(r"^(?P<database>.+)-(?P<ts>\d{8}T\d{6}Z)\.(?P<ext>dump(?:\.zst|\.gz)?|dir)$")
+_SAFE_PART = re.compile(r"^[A-Za-z0-9_.@+-]+$")
+
+MANIFEST_KEYS = (
+    "schema", "kind", "database", "name", "format", "compression", "server_version", "pg_dump_version",
+    "size", "sha256", "files", "started", "finished", "duration_seconds", "row_counts", "row_count_method",
+)
+
+
+class BackupError(Exception):
+    """A backup or restore step failed; the message is safe to show (no secrets)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers: names, timestamps, manifests
+# --------------------------------------------------------------------------------------------
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def format_ts(moment: datetime.datetime) -> str:
+    """``20261122T084600Z`` for a UTC (or naive, assumed UTC) datetime."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.timezone.utc)
+    return moment.strftime(TS_FORMAT)
+
+
+def parse_ts(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, TS_FORMAT).replace(tzinfo=datetime.timezone.utc)
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime.datetime:
+    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+
+
+def extension(fmt: str, compression: str) -> str:
+    """File extension for a format and compression: ``dump.zst``, ``dump.gz``, ``dump``, ``dir``."""
+    if fmt not in FORMATS:
+        raise ValueError("format must be one of %s, got %r" % (", ".join(FORMATS), fmt))
+    if compression not in COMPRESSIONS:
+        raise ValueError("compression must be one of %s, got %r" % (", ".join(COMPRESSIONS), compression))
+    if fmt == "directory":
+        return "dir"
+    return {"zstd": "dump.zst", "gzip": "dump.gz", "none": "dump"}[compression]
+
+
+def validate_part(what: str, value: str) -> str:
+    """A kind or database name used in a path: no separators, no dot-only names."""
+    if not value or not _SAFE_PART.match(value) or value.strip(".") == "":
+        raise ValueError("%s %r cannot be used in a backup file name (letters, digits, _ . @ + - only)"
+                         % (what, value))
+    return value
+
+
+def backup_name(kind: str, database: str, started: datetime.datetime, ext: str) -> str:
+    """``<kind>/<database>-<UTC timestamp>.<ext>``, relative to the backup directory."""
+    validate_part("kind", kind)
+    validate_part("database", database)
+    return "%s/%s-%s.%s" % (kind, database, format_ts(started), ext)
+
+
+def manifest_path(archive_path: str) -> str:
+    return archive_path + MANIFEST_SUFFIX
+
+
+def parse_backup_name(filename: str) -> Optional[Dict[str, Any]]:
+    """Database, timestamp and extension from a file name; None when it is not one of ours."""
+    match = _NAME_RE.match(filename)
+    if not match:
+        return None
+    try:
+        moment = parse_ts(match.group("ts"))
+    except ValueError:
+        return None
+    return {"database": match.group("database"), "timestamp": moment, "ext": match.group("ext")}
+
+
+def build_manifest(**fields: Any) -> Dict[str, Any]:
+    """A manifest dict with every key of the schema present (missing ones None)."""
+    unknown = set(fields) - set(MANIFEST_KEYS)
+    if unknown:
+        raise ValueError("unknown manifest fields: %s" % ", ".join(sorted(unknown)))
+    manifest = {key: fields.get(key) for key in MANIFEST_KEYS}
+    manifest["schema"] = MANIFEST_SCHEMA
+    return manifest
+
+
+def validate_manifest(data: Any) -> Dict[str, Any]:
+    """Check a loaded manifest; raise BackupError naming what is wrong."""
+    if not isinstance(data, dict):
+        raise BackupError("manifest is not a JSON object")
+    if data.get("schema") != MANIFEST_SCHEMA:
+        raise BackupError("manifest schema is %r, expected %r" % (data.get("schema"), MANIFEST_SCHEMA))
+    for key in ("database", "format", "compression", "name", "started", "finished"):
+        if not data.get(key):
+            raise BackupError("manifest has no %s" % key)
+    if data["format"] not in FORMATS:
+        raise BackupError("manifest format %r is unknown" % data["format"])
+    if data["compression"] not in COMPRESSIONS:
+        raise BackupError("manifest compression %r is unknown" % data["compression"])
+    if data["format"] == "custom":
+        if not isinstance(data.get("sha256"), str) or len(data["sha256"]) != 64:
+            raise BackupError("manifest has no valid sha256")
+        if not isinstance(data.get("size"), int):
+            raise BackupError("manifest has no size")
+    else:
+        files = data.get("files")
+        if not isinstance(files, list) or not files:
+            raise BackupError("manifest of a directory backup lists no files")
+        for entry in files:
+            if not isinstance(entry, dict) or not entry.get("path") or len(str(entry.get("sha256", ""))) != 64:
+                raise BackupError("manifest file entry %r is malformed" % (entry,))
+            if os.path.isabs(entry["path"]) or ".." in entry["path"].split("/"):
+                raise BackupError("manifest file entry %r leaves the backup directory" % entry["path"])
+    counts = data.get("row_counts")
+    if counts is not None and not isinstance(counts, dict):
+        raise BackupError("manifest row_counts is not a mapping")
+    return data
+
+
+def compare_row_counts(expected: Mapping[str, int], actual: Mapping[str, int]) -> List[str]:
+    """Human-readable differences between two ``{schema.table: rows}`` maps (empty when equal)."""
+    problems = []
+    for table in sorted(set(expected) | set(actual)):
+        if table not in actual:
+            problems.append("%s missing (expected %d rows)" % (table, expected[table]))
+        elif table not in expected:
+            problems.append("%s not in the manifest (%d rows)" % (table, actual[table]))
+        elif int(expected[table]) != int(actual[table]):
+            problems.append("%s has %d rows, manifest says %d" % (table, actual[table], expected[table]))
+    return problems
+
+
+# --------------------------------------------------------------------------------------------
+# Pure: retention
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_RULES = {
+    "daily": {"keep_days": 30, "keep_count": None},
+    "weekly": {"keep_days": 90, "keep_count": None},
+    "monthly": {"keep_days": None, "keep_count": 12},
+}
+
+
+def normalize_rules(rules: Optional[Mapping[str, Any]]) -> Dict[str, Dict[str, Optional[float]]]:
+    """Validate ``{kind: {keep_days, keep_count}}``; raise ValueError with a clear message."""
+    result = {}
+    for kind, rule in (rules if rules is not None else DEFAULT_RULES).items():
+        validate_part("kind", kind)
+        if rule is None:
+            rule = {}
+        if not isinstance(rule, Mapping):
+            raise ValueError("retention rule for %s must be a mapping with keep_days and/or keep_count" % kind)
+        unknown = set(rule) - {"keep_days", "keep_count"}
+        if unknown:
+            raise ValueError("retention rule for %s has unknown keys: %s" % (kind, ", ".join(sorted(unknown))))
+        days = rule.get("keep_days")
+        count = rule.get("keep_count")
+        try:
+            days = None if days is None else float(days)
+            count = None if count is None else int(count)
+        except (TypeError, ValueError):
+            raise ValueError("retention rule for %s: keep_days and keep_count must be numbers" % kind)
+        if days is not None and days < 0:
+            raise ValueError("retention rule for %s: keep_days must be >= 0" % kind)
+        if count is not None and count < 1:
+            raise ValueError("retention rule for %s: keep_count must be >= 1" % kind)
+        result[kind] = {"keep_days": days, "keep_count": count}
+    return result
+
+
+def plan_retention(
+    backups: Sequence[Mapping[str, Any]],
+    rules: Mapping[str, Mapping[str, Any]],
+    now: datetime.datetime,
+) -> Tuple[List[str], List[str], Dict[str, str]]:
+    """Decide which backups to keep and which to delete.
+
+    Each backup is a mapping with ``name`` (unique), ``kind``, ``database``, ``timestamp``
+    (aware datetime), ``complete`` (its manifest exists) and ``verified`` (True: checksum
+    matches; False: corrupt; None: not checked).
+
+    Per (kind, database), newest first:
+
+    - kinds without a rule are kept;
+    - an incomplete backup (no manifest) is deleted once it is older than the newest complete
+      one, else kept (it may still be being written);
+    - a complete backup is deleted when it is older than ``keep_days`` or not among the
+      ``keep_count`` newest complete backups (both rules apply when both are set);
+    - whatever the rules say, the newest verified backup is never deleted (when nothing was
+      verified, the newest complete backup whose checksum was not checked is protected instead:
+      a corrupt backup never protects anything).
+
+    Returns ``(keep, delete, reasons)``: names, oldest first, and one reason per name.
+    """
+    rules = normalize_rules(rules)
+    keep: List[str] = []
+    delete: List[str] = []
+    reasons: Dict[str, str] = {}
+    groups: Dict[Tuple[str, str], List[Mapping[str, Any]]] = {}
+    for item in backups:
+        groups.setdefault((item["kind"], item["database"]), []).append(item)
+    for (kind, _database), items in sorted(groups.items()):
+        items = sorted(items, key=lambda b: (b["timestamp"], b["name"]), reverse=True)
+        rule = rules.get(kind)
+        complete = [b for b in items if b.get("complete")]
+        newest_complete = complete[0]["timestamp"] if complete else None
+        protected = next((b["name"] for b in complete if b.get("verified") is True), None)
+        if protected is None:
+            protected = next((b["name"] for b in complete if b.get("verified") is None), None)
+        rank = 0
+        for item in items:
+            name = item["name"]
+            age_days = (now - item["timestamp"]).total_seconds() / 86400.0
+            if not item.get("complete"):
+                if newest_complete is not None and item["timestamp"] < newest_complete:
+                    delete.append(name)
+                    reasons[name] = "incomplete (no manifest) and older than the newest complete backup"
+                else:
+                    keep.append(name)
+                    reasons[name] = "incomplete (no manifest) but newer than any complete backup: may be in progress"
+                continue
+            rank += 1
+            state = {True: "verified", False: "CORRUPT", None: "unchecked"}[item.get("verified")]
+            if name == protected:
+                keep.append(name)
+                reasons[name] = "newest %s backup of %s: never deleted" % (state, kind)
+                continue
+            if rule is None:
+                keep.append(name)
+                reasons[name] = "no retention rule for kind %s" % kind
+                continue
+            why = []
+            if rule["keep_days"] is not None and age_days > rule["keep_days"]:
+                why.append("%.1f days old (keep %g days)" % (age_days, rule["keep_days"]))
+            if rule["keep_count"] is not None and rank > rule["keep_count"]:
+                why.append("number %d of %s (keep %d)" % (rank, kind, rule["keep_count"]))
+            if why:
+                delete.append(name)
+                reasons[name] = "%s %s backup: %s" % (state, kind, "; ".join(why))
+            else:
+                keep.append(name)
+                reasons[name] = "%s %s backup within retention (%.1f days old, number %d)" % (
+                    state, kind, age_days, rank)
+    order = {b["name"]: (b["timestamp"], b["name"]) for b in backups}
+    keep.sort(key=lambda n: order[n])
+    delete.sort(key=lambda n: order[n])
+    return keep, delete, reasons
+
+
+def freshness(newest: Optional[datetime.datetime], now: datetime.datetime) -> Optional[float]:
+    """Age in seconds of the newest backup, None when there is none."""
+    if newest is None:
+        return None
+    return max(0.0, (now - newest).total_seconds())
+
+
+# --------------------------------------------------------------------------------------------
+# I/O helpers: checksums, atomic writes, listing
+# --------------------------------------------------------------------------------------------
+
+def sha256_file(path: str, chunk: int = CHUNK) -> Tuple[str, int]:
+    """SHA-256 hex digest and size of a file, read in bounded chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(chunk)
+            if not block:
+                break
+            digest.update(block)
+            size += len(block)
+    return digest.hexdigest(), size
+
+
+def fsync_dir(path: str) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: str, data: Any) -> None:
+    """Write JSON to ``path`` via a temp file in the same directory, fsync, then rename."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        remove_path(tmp)
+        raise
+    fsync_dir(directory)
+
+
+def remove_path(path: str) -> None:
+    """Remove a file or directory tree if it exists; never raises."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        elif os.path.lexists(path):
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def load_manifest(path: str) -> Dict[str, Any]:
+    try:
+        with open(path) as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise BackupError("manifest %s does not exist: the backup is incomplete or missing" % path)
+    except (OSError, ValueError) as exc:
+        raise BackupError("manifest %s cannot be read: %s" % (path, exc))
+    return validate_manifest(data)
+
+
+def hash_tree(root: str) -> List[Dict[str, Any]]:
+    """``[{path, size, sha256}]`` for every file under ``root``, sorted by path."""
+    files = []
+    for current, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            full = os.path.join(current, name)
+            digest, size = sha256_file(full)
+            files.append({"path": os.path.relpath(full, root).replace(os.sep, "/"), "size": size, "sha256": digest})
+    return files
+
+
+def verify_archive(archive: str, manifest: Mapping[str, Any]) -> Tuple[bool, str]:
+    """Does ``archive`` still match its manifest? ``(ok, message)``; never raises for I/O."""
+    try:
+        if manifest["format"] == "custom":
+            if not os.path.isfile(archive):
+                return False, "archive %s is missing" % archive
+            digest, size = sha256_file(archive)
+            if size != manifest["size"]:
+                return False, "archive %s is %d bytes, manifest says %d" % (archive, size, manifest["size"])
+            if digest != manifest["sha256"]:
+                return False, "archive %s sha256 %s does not match the manifest (%s)" % (
+                    archive, digest[:16], manifest["sha256"][:16])
+            return True, "sha256 matches (%d bytes)" % size
+        if not os.path.isdir(archive):
+            return False, "backup directory %s is missing" % archive
+        expected = {f["path"]: f for f in manifest["files"]}
+        found = hash_tree(archive)
+        actual = {f["path"]: f for f in found}
+        missing = sorted(set(expected) - set(actual))
+        extra = sorted(set(actual) - set(expected))
+        bad = sorted(p for p in set(expected) & set(actual) if expected[p]["sha256"] != actual[p]["sha256"])
+        if missing or extra or bad:
+            parts = []
+            if missing:
+                parts.append("missing %s" % ", ".join(missing[:5]))
+            if extra:
+                parts.append("unexpected %s" % ", ".join(extra[:5]))
+            if bad:
+                parts.append("checksum mismatch in %s" % ", ".join(bad[:5]))
+            return False, "backup directory %s: %s" % (archive, "; ".join(parts))
+        return True, "sha256 of %d files matches" % len(found)
+    except OSError as exc:
+        return False, "cannot read %s: %s" % (archive, exc.strerror or exc)
+
+
+def list_backups(backup_dir: str, kinds: Optional[Iterable[str]] = None,
+                 database: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Backups under ``backup_dir/<kind>/``: complete ones, incomplete ones and ``.partial`` leftovers.
+
+    Each entry: name (relative), kind, database, timestamp, path, manifest_path, complete,
+    partial, verified (None: not checked yet).
+    """
+    found = []
+    if not os.path.isdir(backup_dir):
+        return found
+    wanted = set(kinds) if kinds else None
+    for kind in sorted(os.listdir(backup_dir)):
+        kdir = os.path.join(backup_dir, kind)
+        if not os.path.isdir(kdir) or (wanted is not None and kind not in wanted):
+            continue
+        for entry in sorted(os.listdir(kdir)):
+            partial = entry.endswith(PARTIAL_SUFFIX)
+            base = entry[:-len(PARTIAL_SUFFIX)] if partial else entry
+            if base.endswith(MANIFEST_SUFFIX) or entry.startswith(".tmp-"):
+                continue
+            parsed = parse_backup_name(base)
+            if parsed is None or (database and parsed["database"] != database):
+                continue
+            path = os.path.join(kdir, entry)
+            mpath = manifest_path(os.path.join(kdir, base))
+            found.append({
+                "name": "%s/%s" % (kind, entry),
+                "kind": kind,
+                "database": parsed["database"],
+                "timestamp": parsed["timestamp"],
+                "path": path,
+                "manifest_path": mpath,
+                "complete": (not partial) and os.path.isfile(mpath),
+                "partial": partial,
+                "verified": None,
+            })
+    return found
+
+
+def check_backup(item: Dict[str, Any]) -> Dict[str, Any]:
+    """Fill ``verified`` and ``verify_message`` of a listed backup (reads the whole archive)."""
+    if not item["complete"]:
+        item["verified"] = False
+        item["verify_message"] = "incomplete: no manifest"
+        return item
+    try:
+        manifest = load_manifest(item["manifest_path"])
+    except BackupError as exc:
+        item["verified"] = False
+        item["verify_message"] = str(exc)
+        return item
+    item["manifest"] = manifest
+    item["verified"], item["verify_message"] = verify_archive(item["path"], manifest)
+    return item
+
+
+def delete_backup(item: Mapping[str, Any]) -> None:
+    """Remove a backup: manifest first (so it is never 'complete' without data), then the data."""
+    if os.path.exists(item["manifest_path"]) and not item.get("partial"):
+        os.unlink(item["manifest_path"])
+    if os.path.isdir(item["path"]) and not os.path.islink(item["path"]):
+        shutil.rmtree(item["path"])
+    elif os.path.lexists(item["path"]):
+        os.unlink(item["path"])
+
+
+# --------------------------------------------------------------------------------------------
+# PostgreSQL connection settings (module params -> libpq env / psycopg2 kwargs)
+# --------------------------------------------------------------------------------------------
+
+def libpq_env(params: Mapping[str, Any], base: Optional[Mapping[str, str]] = None) -> Dict[str, str]:
+    """Environment for pg_dump / pg_restore: PGHOST, PGPORT, PGUSER, PGPASSWORD, PGSSLMODE ..."""
+    env = dict(base if base is not None else os.environ)
+    for key in ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSERVICE",
+                "PGSSLMODE", "PGSSLROOTCERT", "PGCONNECT_TIMEOUT", "PGOPTIONS"):
+        env.pop(key, None)
+    host = params.get("login_unix_socket") or params.get("login_host")
+    if host:
+        env["PGHOST"] = str(host)
+    if params.get("port"):
+        env["PGPORT"] = str(params["port"])
+    if params.get("login_user"):
+        env["PGUSER"] = str(params["login_user"])
+    if params.get("login_password"):
+        env["PGPASSWORD"] = str(params["login_password"])
+    if params.get("ssl_mode"):
+        env["PGSSLMODE"] = str(params["ssl_mode"])
+    if params.get("ca_cert"):
+        env["PGSSLROOTCERT"] = str(params["ca_cert"])
+    if params.get("connect_timeout"):
+        env["PGCONNECT_TIMEOUT"] = str(params["connect_timeout"])
+    env["PGAPPNAME"] = "runbook.ops"
+    return env
+
+
+def conninfo_dbname(database: str) -> str:
+    """A conninfo string naming only the database, quoted so any name is taken literally."""
+    return "dbname='%s'" % database.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def connect(params: Mapping[str, Any], database: str, autocommit: bool = True, read_only: bool = False):
+    """A psycopg2 session on ``database`` (no statement timeout: counts and DDL may take long).
+
+    Raises BackupError with pg.py's clear message (never the password) when it fails.
+    """
+    merged = dict(params)
+    merged["database"] = database
+    try:
+        conn = pg.connect(merged, statement_timeout_ms=0, lock_timeout_ms=0, read_only=read_only)
+    except pg.PgConnectError as exc:
+        raise BackupError("cannot connect to database %s: %s" % (database, exc.message))
+    conn.autocommit = autocommit
+    return conn
+
+
+def scrub(text: str, secrets: Iterable[Optional[str]]) -> str:
+    return pg.scrub(text, list(secrets))
+
+
+USER_TABLES_SQL = """
+SELECT n.nspname, c.relname, c.reltuples::bigint
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p')
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                  AND d.objid = c.oid AND d.deptype = 'e')
+ORDER BY 1, 2
+"""
+
+
+def row_counts(conn, exact: bool = True) -> Dict[str, int]:
+    """``{schema.table: rows}`` for user tables: exact count(*) or the planner's reltuples."""
+    from psycopg2 import sql
+
+    counts = {}
+    with conn.cursor() as cur:
+        cur.execute(USER_TABLES_SQL)
+        tables = cur.fetchall()
+        for schema, table, estimate in tables:
+            key = "%s.%s" % (schema, table)
+            if exact:
+                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+                counts[key] = int(cur.fetchone()[0])
+            else:
+                counts[key] = max(0, int(estimate))
+    return counts
+
+
+def database_exists(conn, name: str) -> bool:
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        return cur.fetchone() is not None
+
+
+def database_object_count(params: Mapping[str, Any], name: str) -> int:
+    """Number of user objects (relations, functions, types) in a database: 0 means empty."""
+    conn = connect(params, name)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("""
+                SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+                           AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%')
+                     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+                         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
+                     + (SELECT count(*) FROM pg_namespace
+                         WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+                           AND nspname NOT LIKE 'pg_toast%%' AND nspname NOT LIKE 'pg_temp%%')
+                     + (SELECT count(*) FROM pg_largeobject_metadata)
+            """)
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def connection_count(conn, name: str, settle: float = 2.0) -> int:
+    """Other sessions on database ``name``; waits up to ``settle`` seconds for closing ones to go away."""
+    deadline = time.monotonic() + settle
+    while True:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+            count = int(cur.fetchone()[0])
+        if count == 0 or time.monotonic() >= deadline:
+            return count
+        time.sleep(0.1)
+
+
+def terminate_connections(conn, name: str) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
+        return int(cur.fetchone()[0])
+
+
+def create_database(conn, name: str) -> None:
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+
+
+def drop_database(conn, name: str, force: bool = False) -> None:
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        query = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
+        cur.execute(sql.SQL(query).format(sql.Identifier(name)))
+
+
+def rename_database(conn, old: str, new: str) -> None:
+    from psycopg2 import sql
+
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+
+
+# --------------------------------------------------------------------------------------------
+# Running pg_dump / pg_restore
+# --------------------------------------------------------------------------------------------
+
+def find_pg_binary(name: str, explicit: Optional[str] = None) -> str:
+    """The path of ``pg_dump`` / ``pg_restore``: explicit, else PATH, else the newest PostgreSQL."""
+    if explicit:
+        if not (os.path.isfile(explicit) and os.access(explicit, os.X_OK)):
+            raise BackupError("%s %s does not exist or is not executable" % (name, explicit))
+        return explicit
+    found = shutil.which(name)
+    if found:
+        return found
+    base = "/usr/lib/postgresql"
+    versions = []
+    if os.path.isdir(base):
+        for entry in os.listdir(base):
+            if entry.isdigit() and os.access(os.path.join(base, entry, "bin", name), os.X_OK):
+                versions.append(int(entry))
+    if versions:
+        return os.path.join(base, str(max(versions)), "bin", name)
+    raise BackupError("%s was not found on PATH nor under /usr/lib/postgresql/*/bin" % name)
+
+
+def tool_version(binary: str) -> str:
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, timeout=30, check=False,  # noqa: S603
+                              stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackupError("cannot run %s --version: %s" % (binary, exc))
+    return (done.stdout or done.stderr).decode("utf-8", "replace").strip().splitlines()[0][:200] \
+        if (done.stdout or done.stderr).strip() else ""
+
+
+def compressor_argv(compression: str, decompress: bool = False) -> Optional[List[str]]:
+    if compression == "none":
+        return None
+    tool = "zstd" if compression == "zstd" else "gzip"
+    binary = shutil.which(tool)
+    if not binary:
+        raise BackupError("%s is not installed: it is needed for compression %s" % (tool, compression))
+    if compression == "zstd":
+        return [binary, "-d", "-c", "-q"] if decompress else [binary, "-T0", "-q", "-c"]
+    return [binary, "-d", "-c"] if decompress else [binary, "-c", "-6"]
+
+
+def _tail(handle, limit: int = 2000) -> str:
+    try:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - limit))
+        return handle.read().decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
+        return ""
+
+
+def _describe_rc(name: str, code: int) -> str:
+    if code < 0:
+        try:
+            return "%s was killed by signal %s" % (name, signal.Signals(-code).name)
+        except ValueError:
+            return "%s was killed by signal %d" % (name, -code)
+    return "%s exited with status %d" % (name, code)
+
+
+def _stop(proc: Optional[subprocess.Popen]) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.terminate()
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    except OSError:
+        pass
+
+
+def _io_error(action: str, path: str, exc: OSError) -> BackupError:
+    if exc.errno == errno.ENOSPC:
+        return BackupError("%s %s failed: no space left on device" % (action, path))
+    return BackupError("%s %s failed: %s" % (action, path, exc.strerror or exc))
+
+
+def stream_dump(dump_argv: List[str], env: Mapping[str, str], compression: str, out_path: str,
+                secrets: Iterable[Optional[str]] = (), chunk: int = CHUNK) -> Tuple[str, int]:
+    """Run ``pg_dump`` (writing to stdout), pipe it through the compressor, hash and write.
+
+    Returns ``(sha256, size)`` of what was written. On any failure every process is stopped,
+    ``out_path`` is removed and BackupError is raised.
+    """
+    comp_argv = compressor_argv(compression)
+    dump_err = tempfile.TemporaryFile()
+    comp_err = tempfile.TemporaryFile()
+    dump = comp = None
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        try:
+            dump = subprocess.Popen(dump_argv, stdout=subprocess.PIPE, stderr=dump_err,  # noqa: S603
+                                    stdin=subprocess.DEVNULL, env=dict(env))
+            if comp_argv:
+                comp = subprocess.Popen(comp_argv, stdin=dump.stdout, stdout=subprocess.PIPE,  # noqa: S603
+                                        stderr=comp_err)
+                dump.stdout.close()
+                source = comp.stdout
+            else:
+                source = dump.stdout
+        except OSError as exc:
+            raise BackupError("cannot start %s: %s" % (os.path.basename(dump_argv[0]), exc.strerror or exc))
+        try:
+            with open(out_path, "wb") as out:
+                while True:
+                    block = source.read(chunk)
+                    if not block:
+                        break
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise _io_error("writing", out_path, exc)
+        source.close()
+        dump_rc = dump.wait()
+        comp_rc = comp.wait() if comp else 0
+        if comp_rc != 0:  # checked first: a dying compressor makes pg_dump die of SIGPIPE
+            raise BackupError("%s: %s" % (_describe_rc(comp_argv[0].rsplit("/", 1)[-1], comp_rc),
+                                          _tail(comp_err) or "no error output"))
+        if dump_rc != 0:
+            raise BackupError("%s: %s" % (_describe_rc("pg_dump", dump_rc),
+                                          scrub(_tail(dump_err), secrets) or "no error output"))
+        return digest.hexdigest(), size
+    except BaseException:
+        _stop(dump)
+        _stop(comp)
+        remove_path(out_path)
+        raise
+    finally:
+        dump_err.close()
+        comp_err.close()
+
+
+def run_tool(argv: List[str], env: Mapping[str, str], name: str, secrets: Iterable[Optional[str]] = (),
+             timeout: Optional[float] = None) -> None:
+    """Run a tool whose output goes to files; BackupError with its stderr tail on failure."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err,  # noqa: S603
+                                    stdin=subprocess.DEVNULL, env=dict(env))
+        except OSError as exc:
+            raise BackupError("cannot start %s: %s" % (name, exc.strerror or exc))
+        try:
+            code = proc.wait(timeout=timeout)
+        except BaseException:
+            _stop(proc)
+            raise
+        if code != 0:
+            raise BackupError("%s: %s" % (_describe_rc(name, code), scrub(_tail(err), secrets) or "no error output"))
+
+
+def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, jobs: int,
+              compression: str, snapshot: Optional[str], out_path: Optional[str],
+              extra: Sequence[str] = ()) -> List[str]:
+    """The pg_dump argv (no password, no shell)."""
+    argv = [pg_dump, "--no-password"]
+    if fmt == "custom":
+        argv += ["-Fc", "-Z0"]
+    else:
+        argv += ["-Fd", "-Z%d" % (6 if compression == "gzip" else 0), "-j", str(jobs), "-f", str(out_path)]
+    if snapshot:
+        argv += ["--snapshot", snapshot]
+    argv += list(extra)
+    argv += ["-d", conninfo_dbname(database)]
+    return argv
+
+
+def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: str, fmt: str,
+               compression: str, jobs: int = 2, exact_counts: bool = True,
+               pg_dump_path: Optional[str] = None, extra_args: Sequence[str] = (),
+               now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+    """Take one backup and write its manifest last. Returns the manifest plus paths.
+
+    On failure nothing is left behind but earlier backups, and BackupError is raised.
+    """
+    pg_dump = find_pg_binary("pg_dump", pg_dump_path)
+    started = now or utcnow()
+    name = backup_name(kind, database, started, extension(fmt, compression))
+    final = os.path.join(backup_dir, name)
+    partial = final + PARTIAL_SUFFIX
+    mpath = manifest_path(final)
+    if os.path.lexists(final) or os.path.lexists(mpath):
+        raise BackupError("backup %s already exists" % final)
+    try:
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+    except OSError as exc:
+        raise _io_error("creating directory", os.path.dirname(final), exc)
+    secrets = [params.get("login_password")]
+    env = libpq_env(params)
+    monotonic = time.monotonic()
+    conn = connect(params, database, autocommit=False, read_only=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
+            snapshot, server_version = cur.fetchone()
+        version = tool_version(pg_dump)
+        try:
+            if fmt == "custom":
+                argv = dump_argv(pg_dump, params, database, fmt, jobs, compression, snapshot, None, extra_args)
+                digest, size = stream_dump(argv, env, compression, partial, secrets)
+                files = None
+            else:
+                remove_path(partial)
+                argv = dump_argv(pg_dump, params, database, fmt, jobs, compression, snapshot, partial, extra_args)
+                run_tool(argv, env, "pg_dump", secrets)
+                files = hash_tree(partial)
+                for entry in files:
+                    with open(os.path.join(partial, entry["path"]), "rb") as handle:
+                        os.fsync(handle.fileno())
+                digest, size = None, sum(f["size"] for f in files)
+            counts = row_counts(conn, exact=exact_counts)
+        except OSError as exc:
+            raise _io_error("writing", partial, exc)
+        except BaseException:
+            remove_path(partial)
+            raise
+    finally:
+        try:
+            conn.rollback()
+            conn.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+    finished = utcnow()
+    manifest = build_manifest(
+        kind=kind, database=database, name=name, format=fmt, compression=compression,
+        server_version=server_version, pg_dump_version=version, size=size, sha256=digest, files=files,
+        started=iso(started), finished=iso(finished),
+        duration_seconds=round(time.monotonic() - monotonic, 3),
+        row_counts=counts, row_count_method="exact" if exact_counts else "estimate",
+    )
+    try:
+        os.rename(partial, final)
+        fsync_dir(os.path.dirname(final))
+        atomic_write_json(mpath, manifest)
+    except OSError as exc:
+        remove_path(mpath)
+        remove_path(final)
+        remove_path(partial)
+        raise _io_error("finishing backup", final, exc)
+    except BaseException:
+        remove_path(mpath)
+        remove_path(final)
+        remove_path(partial)
+        raise
+    return {"path": final, "manifest_path": mpath, "name": name, "manifest": manifest}
+
+
+def restore_archive(params: Mapping[str, Any], archive: str, manifest: Mapping[str, Any], target: str,
+                    jobs: int = 2, work_dir: Optional[str] = None, pg_restore_path: Optional[str] = None,
+                    no_owner: bool = False, extra_args: Sequence[str] = ()) -> float:
+    """pg_restore ``archive`` into the existing (empty) database ``target``; returns seconds taken.
+
+    A compressed custom archive is decompressed to a temp file first (pg_restore -j needs a
+    seekable file); the temp file is always removed.
+    """
+    pg_restore = find_pg_binary("pg_restore", pg_restore_path)
+    env = libpq_env(params)
+    secrets = [params.get("login_password")]
+    started = time.monotonic()
+    temp = None
+    try:
+        source = archive
+        if manifest["format"] == "custom" and manifest["compression"] != "none":
+            directory = work_dir or os.path.dirname(os.path.abspath(archive))
+            try:
+                fd, temp = tempfile.mkstemp(prefix=".restore-", suffix=".dump", dir=directory)
+                os.close(fd)
+            except OSError as exc:
+                raise _io_error("creating a temp file in", directory, exc)
+            decompress(archive, manifest["compression"], temp)
+            source = temp
+        argv = [pg_restore, "--no-password", "--exit-on-error", "-j", str(max(1, jobs)),
+                "-d", conninfo_dbname(target)]
+        if no_owner:
+            argv += ["--no-owner", "--no-privileges"]
+        argv += list(extra_args)
+        argv.append(source)
+        run_tool(argv, env, "pg_restore", secrets)
+    finally:
+        if temp:
+            remove_path(temp)
+    return time.monotonic() - started
+
+
+def decompress(archive: str, compression: str, out_path: str) -> None:
+    """Decompress ``archive`` into ``out_path`` with zstd/gzip; BackupError on failure."""
+    argv = compressor_argv(compression, decompress=True) + [archive]
+    with tempfile.TemporaryFile() as err:
+        try:
+            with open(out_path, "wb") as out:
+                proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)  # noqa: S603
+                code = proc.wait()
+        except OSError as exc:
+            raise _io_error("decompressing to", out_path, exc)
+        if code != 0:
+            tail = _tail(err)
+            if "No space left" in tail:
+                raise BackupError("decompressing %s to %s failed: no space left on device" % (archive, out_path))
+            raise BackupError("decompressing %s failed: %s: %s" % (archive, _describe_rc(argv[0], code), tail))
+
+
+# --------------------------------------------------------------------------------------------
+# Restore plans and runs (shared by pg_restore and backup_verify)
+# --------------------------------------------------------------------------------------------
+
+MAX_IDENTIFIER = 63
+
+
+def resolve_backup(path: str) -> Tuple[str, str]:
+    """``(archive, manifest)`` paths from either the archive's or the manifest's path."""
+    path = path.rstrip("/")
+    if path.endswith(MANIFEST_SUFFIX):
+        return path[:-len(MANIFEST_SUFFIX)], path
+    return path, manifest_path(path)
+
+
+def plan_restore(target: str, target_exists: bool, target_objects: int, target_connections: int,
+                 swap: bool, force: bool, stamp: str) -> Dict[str, Any]:
+    """Pure: what a restore into ``target`` would do, or why it is refused.
+
+    Returns ``{"refused": message or None, "restore_into", "create", "drop_first", "rename_old_to",
+    "terminate", "steps": [...]}``.
+    """
+    plan: Dict[str, Any] = {"refused": None, "restore_into": target, "create": True, "drop_first": False,
+                            "rename_old_to": None, "terminate": False, "steps": []}
+    if len(target) > MAX_IDENTIFIER:
+        plan["refused"] = "target database name %r is longer than %d bytes" % (target, MAX_IDENTIFIER)
+        return plan
+    if swap:
+        new = "%s_restore_%s" % (target, stamp)
+        old = "%s_before_%s" % (target, stamp)
+        if len(old) > MAX_IDENTIFIER or len(new) > MAX_IDENTIFIER:
+            plan["refused"] = ("target database name %r is too long for swap: %s would exceed %d bytes"
+                               % (target, new, MAX_IDENTIFIER))
+            return plan
+        plan["restore_into"] = new
+        plan["steps"].append("create database %s and restore into it" % new)
+        plan["steps"].append("compare row counts with the manifest")
+        if target_exists:
+            if target_connections and not force:
+                plan["refused"] = ("database %s has %d open connection(s): stop the writers first or set force "
+                                   "to terminate them" % (target, target_connections))
+                return plan
+            if target_connections:
+                plan["terminate"] = True
+                plan["steps"].append("terminate %d connection(s) to %s" % (target_connections, target))
+            plan["rename_old_to"] = old
+            plan["steps"].append("rename %s to %s" % (target, old))
+        plan["steps"].append("rename %s to %s" % (new, target))
+        return plan
+    if target_exists:
+        if target_objects and not force:
+            plan["refused"] = ("target database %s is not empty (%d objects): refusing to restore into it "
+                               "without force (or use swap)" % (target, target_objects))
+            return plan
+        if target_objects:
+            plan["drop_first"] = True
+            plan["terminate"] = bool(target_connections)
+            plan["steps"].append("drop the non-empty database %s (force) and create it again" % target)
+        else:
+            plan["create"] = False
+            plan["steps"].append("restore into the existing empty database %s" % target)
+    else:
+        plan["steps"].append("create database %s" % target)
+    plan["steps"].append("restore into %s" % target)
+    plan["steps"].append("compare row counts with the manifest")
+    return plan
+
+
+def load_verified(path: str) -> Tuple[str, Dict[str, Any], str]:
+    """Load the manifest of a backup and check the archive against it.
+
+    Returns ``(archive, manifest, message)``; raises BackupError when the backup is incomplete
+    or corrupt.
+    """
+    archive, mpath = resolve_backup(path)
+    manifest = load_manifest(mpath)
+    ok, message = verify_archive(archive, manifest)
+    if not ok:
+        raise BackupError("checksum verification failed, refusing to restore: %s" % message)
+    return archive, manifest, message
+
+
+def restore_new_database(params: Mapping[str, Any], maint, archive: str, manifest: Mapping[str, Any],
+                         name: str, create: bool = True, jobs: int = 2, work_dir: Optional[str] = None,
+                         pg_restore_path: Optional[str] = None, no_owner: bool = False) -> float:
+    """Create ``name`` (unless ``create`` is false) and pg_restore into it; drop it again on failure."""
+    if create:
+        create_database(maint, name)
+    try:
+        return restore_archive(params, archive, manifest, name, jobs=jobs, work_dir=work_dir,
+                               pg_restore_path=pg_restore_path, no_owner=no_owner)
+    except BaseException:
+        if create:
+            try:
+                drop_database(maint, name, force=True)
+            except Exception:  # pylint: disable=broad-except
+                pass
+        raise
+
+
+def counts_of(params: Mapping[str, Any], name: str, exact: bool = True) -> Dict[str, int]:
+    conn = connect(params, name, read_only=True)
+    try:
+        return row_counts(conn, exact=exact)
+    finally:
+        conn.close()
+
+
+def row_count_check(name: str, manifest: Mapping[str, Any], actual: Mapping[str, int]) -> Tuple[str, str, Any]:
+    """``(status, message, value)`` comparing restored row counts with the manifest."""
+    expected = manifest.get("row_counts") or {}
+    if manifest.get("row_count_method") != "exact":
+        return "ok", "manifest holds estimated row counts only: %d tables restored" % len(actual), \
+            {"tables": len(actual)}
+    problems = compare_row_counts(expected, actual)
+    if problems:
+        return "critical", "row counts differ from the manifest: %s" % "; ".join(problems[:10]), \
+            {"differences": problems}
+    return "ok", "%d tables, %d rows match the manifest" % (len(actual), sum(actual.values())), \
+        {"tables": len(actual), "rows": sum(actual.values())}
+
+
+def newest_complete(backups: Iterable[Mapping[str, Any]]) -> Dict[Tuple[str, str], Mapping[str, Any]]:
+    """Pure: the newest complete backup per (kind, database)."""
+    newest: Dict[Tuple[str, str], Mapping[str, Any]] = {}
+    for item in backups:
+        if not item.get("complete"):
+            continue
+        key = (item["kind"], item["database"])
+        if key not in newest or (item["timestamp"], item["name"]) > (newest[key]["timestamp"], newest[key]["name"]):
+            newest[key] = item
+    return newest
+
+
+def scratch_name(database: str, stamp: str) -> str:
+    """A scratch database name for a test restore, at most 63 bytes."""
+    suffix = "_verify_%s" % stamp.lower()
+    return database[:MAX_IDENTIFIER - len(suffix)] + suffix
+
+
+def run_smoke_queries(params: Mapping[str, Any], database: str, queries: Sequence[str]) -> List[Tuple[bool, str]]:
+    """Run each query read-only in ``database``; ``(ok, first value or error)`` per query."""
+    results = []
+    conn = connect(params, database, read_only=True)
+    try:
+        for query in queries:
+            try:
+                with conn.cursor() as cur:
+                    cur.execute(query)
+                    row = cur.fetchone() if cur.description else None
+                results.append((True, "" if row is None else str(row[0])[:200]))
+            except Exception as exc:  # pylint: disable=broad-except
+                results.append((False, pg.error_message(exc, params.get("login_password"))))
+    finally:
+        conn.close()
+    return results

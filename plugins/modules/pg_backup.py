@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: pg_backup
+short_description: Back up a PostgreSQL database with pg_dump, a streamed SHA-256 and a manifest written last
+version_added: 0.1.0
+author: runbook.ops contributors (@runbook-ops)
+description:
+  - Runs C(pg_dump) in custom format without compression (C(-Fc -Z0)) piped through C(zstd -T0)
+    (or C(gzip), or nothing), reading the pipe in bounded chunks to compute the SHA-256 while
+    writing; or in directory format with O(jobs) parallel workers and a checksum per file.
+  - The dump, the row counts and the versions all come from one exported snapshot, so the row
+    counts in the manifest describe exactly what the dump holds.
+  - Writes C(<backup_dir>/<kind>/<database>-<UTC timestamp>.<ext>) (C(dump.zst), C(dump.gz),
+    C(dump) or C(dir)) and then, last and by atomic rename, the manifest
+    C(<archive>.manifest.json) (database, server and pg_dump versions, format, compression, size,
+    sha256 or per-file checksums, start, end, duration, per-table row counts, kind). The manifest
+    is the completion marker.
+  - When pg_dump fails or is killed, the compressor fails or the disk fills up, the partial files
+    are removed and the task fails with a clear message; earlier backups are not touched.
+  - The password is passed to pg_dump in the environment (C(PGPASSWORD)), never on a command line.
+extends_documentation_fragment:
+  - runbook.ops.postgres
+options:
+  database:
+    description:
+      - Database to back up. Its name is part of the file name.
+    type: str
+    default: postgres
+  backup_dir:
+    description:
+      - Directory that holds the backups; C(<kind>/) subdirectories are created in it.
+    type: path
+    required: true
+  kind:
+    description:
+      - Backup kind, the subdirectory and the retention class (for example C(daily), C(weekly), C(monthly)).
+    type: str
+    default: daily
+  format:
+    description:
+      - C(custom) (one file, streamed and compressed outside pg_dump) or C(directory) (parallel dump).
+    type: str
+    choices: [custom, directory]
+    default: custom
+  compression:
+    description:
+      - How the archive is compressed. Defaults to C(zstd) for O(format=custom) and to C(gzip) (inside
+        pg_dump, per file) for O(format=directory); PostgreSQL 15's pg_dump cannot write zstd, so
+        C(zstd) is only available with O(format=custom).
+    type: str
+    choices: [zstd, gzip, none]
+  jobs:
+    description:
+      - Parallel pg_dump workers for O(format=directory).
+    type: int
+    default: 2
+  exact_counts:
+    description:
+      - Count the rows of every table exactly with C(count(*)). When false, the planner's estimate
+        (C(reltuples)) is recorded instead, which is fast but cannot be compared exactly on restore.
+    type: bool
+    default: true
+  pg_dump_path:
+    description:
+      - Path of the pg_dump binary. Defaults to C(pg_dump) on PATH, else the newest C(/usr/lib/postgresql/*/bin/pg_dump).
+    type: path
+notes:
+  - Check mode connects (read-only), reports the path it would write and writes nothing.
+  - C(changed) is true when a backup was written (or would be, in check mode).
+requirements:
+  - pg_dump, and zstd or gzip for those compressions, on the managed host.
+seealso:
+  - module: runbook.ops.pg_restore
+  - module: runbook.ops.backup_verify
+  - module: runbook.ops.backup_retention
+"""
+
+EXAMPLES = r"""
+- name: Daily backup of the app database
+  runbook.ops.pg_backup:
+    login_host: 127.0.0.1
+    login_user: backup
+    login_password: "{{ vault_pg_backup_password }}"
+    database: finchat
+    backup_dir: /var/backups/postgres
+    kind: daily
+  register: backup
+
+- name: Parallel directory-format dump
+  runbook.ops.pg_backup:
+    login_unix_socket: /var/run/postgresql
+    database: finchat
+    backup_dir: /var/backups/postgres
+    kind: weekly
+    format: directory
+    jobs: 4
+"""
+
+RETURN = r"""
+schema:
+  description: The result schema identifier.
+  returned: always
+  type: str
+  sample: runbook.ops/result/v1
+status:
+  description: C(ok) when the backup was written.
+  returned: always
+  type: str
+  sample: ok
+severity:
+  description: P3 when all is ok.
+  returned: always
+  type: str
+  sample: P3
+summary:
+  description: One line for people.
+  returned: always
+  type: str
+  sample: "backup: 1 check ok"
+checks:
+  description: C(backup.<database>.dump) with the path and size.
+  returned: always
+  type: list
+  elements: dict
+metrics:
+  description: C(backup_size_bytes) and C(backup_duration_seconds) labelled with database and kind (not in check mode).
+  returned: always
+  type: dict
+path:
+  description: Path of the archive (file or directory), written or to be written.
+  returned: always
+  type: str
+  sample: /var/backups/postgres/daily/finchat-20261122T020000Z.dump.zst
+manifest_path:
+  description: Path of the manifest.
+  returned: always
+  type: str
+  sample: /var/backups/postgres/daily/finchat-20261122T020000Z.dump.zst.manifest.json
+name:
+  description: The backup's name relative to O(backup_dir).
+  returned: always
+  type: str
+  sample: daily/finchat-20261122T020000Z.dump.zst
+manifest:
+  description: The manifest written (not in check mode).
+  returned: when a backup was written
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
+from ansible_collections.runbook.ops.plugins.module_utils import pg
+from ansible_collections.runbook.ops.plugins.module_utils.result import build, check, metric_key
+
+ARGUMENT_SPEC = dict(pg.CONNECTION_ARGUMENT_SPEC)
+ARGUMENT_SPEC.update(
+    backup_dir=dict(type="path", required=True),
+    kind=dict(type="str", default="daily"),
+    format=dict(type="str", choices=["custom", "directory"], default="custom"),
+    compression=dict(type="str", choices=["zstd", "gzip", "none"]),
+    jobs=dict(type="int", default=2),
+    exact_counts=dict(type="bool", default=True),
+    pg_dump_path=dict(type="path"),
+)
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not pg.HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"))
+    params = module.params
+    problem = pg.validate_params(params)
+    if problem:
+        module.fail_json(msg=problem)
+    fmt = params["format"]
+    compression = params["compression"] or ("zstd" if fmt == "custom" else "gzip")
+    if fmt == "directory" and compression == "zstd":
+        module.fail_json(msg="compression zstd needs format custom: PostgreSQL 15's pg_dump compresses "
+                             "directory-format dumps with gzip only (use compression gzip or none)")
+    if params["jobs"] < 1:
+        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])
+    try:
+        bk.validate_part("kind", params["kind"])
+        bk.validate_part("database", params["database"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc))
+
+    labels = dict(database=params["database"], kind=params["kind"])
+    if module.check_mode:
+        try:
+            bk.find_pg_binary("pg_dump", params["pg_dump_path"])
+            conn = bk.connect(params, params["database"], read_only=True)
+            conn.close()
+        except bk.BackupError as exc:
+            module.fail_json(msg=str(exc))
+        name = bk.backup_name(params["kind"], params["database"], bk.utcnow(), bk.extension(fmt, compression))
+        path = "%s/%s" % (params["backup_dir"].rstrip("/"), name)
+        result = build([check("backup.%s.dump" % params["database"], "ok",
+                              "would write %s and its manifest" % path, value={"path": path})], {}, "backup")
+        module.exit_json(changed=True, path=path, manifest_path=bk.manifest_path(path), name=name, **result)
+
+    try:
+        done = bk.run_backup(params, params["backup_dir"], params["kind"], params["database"], fmt, compression,
+                             jobs=params["jobs"], exact_counts=params["exact_counts"],
+                             pg_dump_path=params["pg_dump_path"])
+    except bk.BackupError as exc:
+        module.fail_json(msg="backup of %s failed: %s" % (params["database"], exc))
+    except OSError as exc:
+        module.fail_json(msg="backup of %s failed: %s" % (params["database"], exc.strerror or exc))
+    except Exception as exc:  # pylint: disable=broad-except  # never a traceback; partial files are gone
+        module.fail_json(msg="backup of %s failed: %s" % (params["database"],
+                                                          bk.scrub(str(exc), [params["login_password"]])))
+    manifest = done["manifest"]
+    message = "wrote %s (%d bytes, %d tables) in %.1fs" % (
+        done["path"], manifest["size"], len(manifest["row_counts"] or {}), manifest["duration_seconds"])
+    metrics = {
+        metric_key("backup_size_bytes", **labels): float(manifest["size"]),
+        metric_key("backup_duration_seconds", **labels): float(manifest["duration_seconds"]),
+    }
+    result = build([check("backup.%s.dump" % params["database"], "ok", message,
+                          value={"path": done["path"], "size": manifest["size"], "sha256": manifest["sha256"]})],
+                   metrics, "backup")
+    module.exit_json(changed=True, path=done["path"], manifest_path=done["manifest_path"], name=done["name"],
+                     manifest=manifest, **result)
+
+
+if __name__ == "__main__":
+    main()

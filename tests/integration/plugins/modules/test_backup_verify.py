@@ -1,0 +1,184 @@
+"""backup_verify against a real PostgreSQL 15: freshness, checksums, test restore with measured RTO."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.integration.plugins.modules.backup_fixtures import create_db, drop_db, unique
+from tests.helpers import ModuleFailed, run_module
+
+from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
+
+
+@pytest.fixture(scope="module")
+def source(postgres):
+    name = create_db(postgres, unique("ver"))
+    yield name
+    drop_db(postgres, name)
+
+
+@pytest.fixture(scope="module")
+def fresh(postgres, source, tmp_path_factory):
+    base = tmp_path_factory.mktemp("fresh")
+    return run_module("pg_backup", dict(postgres.dsn(database=source), backup_dir=str(base)))
+
+
+def _copy(real, backup_dir, kind="daily", age_hours=0.0, database=None, corrupt=False, manifest_change=None):
+    database = database or real["manifest"]["database"]
+    moment = bk.utcnow() - datetime.timedelta(hours=age_hours)
+    name = bk.backup_name(kind, database, moment, "dump.zst")
+    path = os.path.join(str(backup_dir), name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    shutil.copy(real["path"], path)
+    manifest = dict(real["manifest"], kind=kind, name=name)
+    manifest.update(manifest_change or {})
+    bk.atomic_write_json(bk.manifest_path(path), manifest)
+    if corrupt:
+        with open(path, "r+b") as handle:
+            handle.seek(200)
+            byte = handle.read(1)
+            handle.seek(200)
+            handle.write(bytes([byte[0] ^ 0x01]))
+    return name
+
+
+def _verify(postgres, backup_dir, check_mode=False, **extra):
+    args = dict(postgres.dsn(database="postgres"), backup_dir=str(backup_dir))
+    args.update(extra)
+    return run_module("backup_verify", args, check_mode=check_mode)
+
+
+def _scratch_dbs(postgres, source):
+    return postgres.psql("SELECT datname FROM pg_database WHERE datname LIKE '%s\\_verify\\_%%'" % source).split()
+
+
+def test_fresh_backup_with_test_restore(postgres, source, fresh):
+    backup_dir = os.path.dirname(os.path.dirname(fresh["path"]))
+    result = _verify(postgres, backup_dir, test_restore=True,
+                     smoke_queries=["SELECT count(*) FROM filings WHERE feeling = 'happy'",
+                                    "SELECT filing_total('ok') > 0"])
+    assert result["changed"] is False
+    assert result["status"] == "ok", result["summary"]
+    checks = {c["name"]: c for c in result["checks"]}
+    prefix = "backup.%s" % source
+    assert checks[prefix + ".daily.freshness"]["status"] == "ok"
+    assert checks[prefix + ".daily.checksum"]["status"] == "ok"
+    assert "measured RTO" in checks[prefix + ".restore"]["message"]
+    assert checks[prefix + ".row_counts"]["status"] == "ok"
+    assert checks[prefix + ".smoke.1"]["value"] == "667"
+    assert checks[prefix + ".smoke.2"]["value"] == "True"
+    rto = result["metrics"]['backup_restore_seconds{database="%s"}' % source]
+    assert 0 < rto < 60
+    assert result["metrics"]['backup_verified{database="%s",kind="daily"}' % source] == 1.0
+    assert result["metrics"]['backup_size_bytes{database="%s",kind="daily"}' % source] == fresh["manifest"]["size"]
+    assert _scratch_dbs(postgres, source) == []
+    assert postgres.password not in json.dumps(result)
+
+
+def test_stale_daily_is_critical(postgres, fresh, tmp_path):
+    _copy(fresh, tmp_path, age_hours=30)
+    result = _verify(postgres, tmp_path)
+    assert result["status"] == "critical"
+    check = [c for c in result["checks"] if c["name"].endswith(".daily.freshness")][0]
+    assert check["status"] == "critical" and "critical >= 26h" in check["message"]
+    assert check["value"] == pytest.approx(30, abs=0.1)
+
+
+def test_weekly_freshness_threshold(postgres, fresh, tmp_path):
+    _copy(fresh, tmp_path, age_hours=2)
+    _copy(fresh, tmp_path, kind="weekly", age_hours=100)
+    result = _verify(postgres, tmp_path, max_age_hours={"daily": 26, "weekly": 192})
+    assert result["status"] == "ok", result["summary"]
+    result = _verify(postgres, tmp_path, max_age_hours={"daily": 26, "weekly": 48})
+    assert result["status"] == "critical"
+    assert ".weekly.freshness" in result["summary"]
+
+
+def test_no_backup_at_all_is_critical(postgres, tmp_path):
+    result = _verify(postgres, tmp_path)
+    assert result["status"] == "critical"
+    assert result["checks"][0]["name"] == "backup.daily.freshness"
+    assert "no complete daily backup" in result["checks"][0]["message"]
+
+
+def test_flipped_byte_is_critical_and_test_restore_uses_older_verified(postgres, source, fresh, tmp_path):
+    good = _copy(fresh, tmp_path, age_hours=20)
+    bad = _copy(fresh, tmp_path, age_hours=1, corrupt=True)
+    result = _verify(postgres, tmp_path, test_restore=True)
+    checks = {c["name"]: c for c in result["checks"]}
+    prefix = "backup.%s" % source
+    assert checks[prefix + ".daily.checksum"]["status"] == "critical"
+    assert bad in checks[prefix + ".daily.checksum"]["message"]
+    assert "does not match the manifest" in checks[prefix + ".daily.checksum"]["message"]
+    assert checks[prefix + ".restore"]["status"] == "ok" and good in checks[prefix + ".restore"]["message"]
+    assert result["status"] == "critical" and result["severity"] == "P1"
+    assert _scratch_dbs(postgres, source) == []
+
+
+def test_only_corrupt_backups_no_restore(postgres, source, fresh, tmp_path):
+    _copy(fresh, tmp_path, age_hours=1, corrupt=True)
+    result = _verify(postgres, tmp_path, test_restore=True)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["backup.%s.restore" % source]["status"] == "critical"
+    assert "no verified backup" in checks["backup.%s.restore" % source]["message"]
+
+
+def test_row_count_mismatch_and_failing_smoke_query(postgres, source, fresh, tmp_path):
+    counts = dict(fresh["manifest"]["row_counts"], **{"public.docs": 5})
+    _copy(fresh, tmp_path, manifest_change={"row_counts": counts})
+    result = _verify(postgres, tmp_path, test_restore=True, smoke_queries=["SELECT * FROM no_such_table"])
+    checks = {c["name"]: c for c in result["checks"]}
+    prefix = "backup.%s" % source
+    assert checks[prefix + ".row_counts"]["status"] == "critical"
+    assert "public.docs has 1 rows, manifest says 5" in checks[prefix + ".row_counts"]["message"]
+    assert checks[prefix + ".smoke.1"]["status"] == "critical"
+    assert "no_such_table" in checks[prefix + ".smoke.1"]["message"]
+    assert _scratch_dbs(postgres, source) == []
+
+
+def test_check_mode_skips_test_restore(postgres, source, fresh, tmp_path):
+    _copy(fresh, tmp_path, age_hours=1)
+    result = _verify(postgres, tmp_path, check_mode=True, test_restore=True)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert "not run in check mode" in checks["backup.%s.restore" % source]["message"]
+    assert not any(k.startswith("backup_restore_seconds") for k in result["metrics"])
+    assert result["changed"] is False
+
+
+def test_unreachable_server_is_down_not_failure(postgres, source, fresh, tmp_path):
+    _copy(fresh, tmp_path, age_hours=1)
+    result = _verify(postgres, tmp_path, test_restore=True, port=1)
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["backup.%s.restore" % source]["severity"] == "P0"
+    assert "connection refused" in checks["backup.%s.restore" % source]["message"]
+
+
+def test_existing_scratch_database_is_not_touched(postgres, source, fresh, tmp_path):
+    _copy(fresh, tmp_path, age_hours=1)
+    scratch = unique("scratch")
+    create_db(postgres, scratch, "CREATE TABLE mine (x int);")
+    try:
+        result = _verify(postgres, tmp_path, test_restore=True, scratch_database=scratch)
+        checks = {c["name"]: c for c in result["checks"]}
+        assert "already exists" in checks["backup.%s.restore" % source]["message"]
+        assert postgres.psql("SELECT to_regclass('mine') IS NOT NULL", database=scratch).strip() == "t"
+    finally:
+        drop_db(postgres, scratch)
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"max_age_hours": {"daily": "soon"}}, "max_age_hours.daily must be a number"),
+    ({"backup_dir": "/nonexistent/dir"}, "is not a directory"),
+    ({"jobs": 0}, "jobs must be at least 1"),
+])
+def test_bad_input(postgres, tmp_path, extra, message):
+    args = dict(postgres.dsn(database="postgres"), backup_dir=str(tmp_path))
+    args.update(extra)
+    with pytest.raises(ModuleFailed) as failed:
+        run_module("backup_verify", args)
+    assert message in failed.value.result["msg"]
