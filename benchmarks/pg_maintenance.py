@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-    else Path("/work/main")
 for entry in (ROOT / "collection", ROOT):
     sys.path.insert(0, str(entry))
 
