@@ -1,0 +1,387 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: docker_rollout
+short_description: Rolling replacement of a service's containers, gated by health, with automatic rollback
+version_added: 0.1.0
+author: runbook.ops contributors (@runbook-ops)
+description:
+  - Replaces the running containers of a service one batch at a time with copies that run another
+    image, using the Docker SDK (not the Compose CLI).
+  - Finds the containers by their Compose labels (O(project), O(service)) and/or a label selector (O(labels)).
+    Compose one-off (C(run)) containers are left alone.
+  - Each copy keeps the container's configuration (environment, mounts, networks with their aliases,
+    labels, published ports, restart policy, healthcheck, command, name); only the image changes.
+    What the container inherited unchanged from its old image (its ENV, CMD, HEALTHCHECK, labels)
+    is left out, so the new image's own defaults apply. Anonymous volumes are not carried over.
+  - With O(order=start-first) the new container starts next to the old one (named C(<name>-next)),
+    passes its gate, then the old one is stopped and removed and the new one takes its name. A
+    container that publishes a fixed host port, has a fixed IP address or uses host networking
+    cannot run twice, so the module falls back to stop-first and says so in a C(rollout.<service>.order) check.
+  - A C(<name>-next) container left by an interrupted rollout (while C(<name>) exists) is not a member of
+    the service; it is removed.
+  - The gate of a new container waits for Docker's HEALTHCHECK to report healthy (or for the
+    container to run, when its image has none) and, with O(http_gate), for an HTTP answer from the
+    container itself. Exited, restarting or unhealthy fails the gate at once; otherwise it fails after O(gate_timeout).
+  - After each batch the new containers are probed for O(monitor_seconds); O(failure_threshold)
+    failed probes fail the rollout.
+  - When a gate or the monitor fails, every replaced container is restored to its previous image
+    B(by image ID) and its original configuration (O(rollback=true)). The result is critical with
+    RV(rolled_back=true) and says what happened.
+  - Every new container records the image it replaced (ID and reference) in the labels
+    C(runbook.ops.previous-image) and C(runbook.ops.previous-image-ref), so O(state=rolled_back) goes
+    back to it without arguments.
+  - Images are never pulled. The image must be present on the engine (build it, or pull it with
+    C(docker pull) or community.docker.docker_image beforehand).
+  - In check mode the module returns the plan (containers, old and new image IDs, batches, order) and
+    changes nothing.
+extends_documentation_fragment:
+  - runbook.ops.docker
+options:
+  state:
+    description:
+      - V(present) rolls the containers to O(image).
+      - V(rolled_back) rolls them back to the image recorded in their C(runbook.ops.previous-image) label
+        by the last rollout, or to O(image) when given.
+    type: str
+    choices: [present, rolled_back]
+    default: present
+  image:
+    description:
+      - The image to run, a reference (C(repo:tag)) or an image ID. Required with O(state=present).
+    type: str
+  project:
+    description:
+      - Compose project of the containers (label C(com.docker.compose.project)).
+    type: str
+  service:
+    description:
+      - Compose service of the containers (label C(com.docker.compose.service)).
+    type: str
+  labels:
+    description:
+      - Label selectors C(key) or C(key=value); a container must carry all of them (and O(project)/O(service) when given).
+      - At least one of O(project), O(service), O(labels) is required.
+    type: list
+    elements: str
+    default: []
+  batch_size:
+    description:
+      - How many containers are replaced at once.
+    type: int
+    default: 1
+  order:
+    description:
+      - V(start-first) starts the new container before stopping the old one; V(stop-first) stops the old one first.
+    type: str
+    choices: [start-first, stop-first]
+    default: start-first
+  gate_timeout:
+    description:
+      - Seconds a new container has to pass its gate (healthy and HTTP gate).
+    type: float
+    default: 60
+  monitor_seconds:
+    description:
+      - Seconds to keep probing the new containers after each batch; V(0) disables the monitor.
+    type: float
+    default: 0
+  failure_threshold:
+    description:
+      - Failed probes during a monitor period that fail the rollout.
+    type: int
+    default: 1
+  probe_interval:
+    description:
+      - Seconds between two probes of the gate and of the monitor.
+    type: float
+    default: 0.25
+  wait_health:
+    description:
+      - Wait for Docker's HEALTHCHECK to report healthy. When false, a running container passes the engine part of the gate.
+    type: bool
+    default: true
+  http_gate:
+    description:
+      - An HTTP request each new container must answer as expected, made from the host that runs the module.
+    type: dict
+    suboptions:
+      url:
+        description:
+          - URL template; C({ip}) is the container's address on O(http_gate.network) (default the network it
+            was created on),
+            C({name}) its name, C({id}) its short ID, C({network}) the network. For example C(http://{ip}:8000/health).
+        type: str
+        required: true
+      network:
+        description:
+          - Network whose address C({ip}) stands for.
+        type: str
+      status_codes:
+        description:
+          - Acceptable HTTP status codes.
+        type: list
+        elements: int
+        default: [200]
+      body_regex:
+        description:
+          - Regular expression the body must match.
+        type: str
+      timeout:
+        description:
+          - Seconds allowed for one request.
+        type: float
+        default: 2
+      validate_certs:
+        description:
+          - Verify the TLS certificate of an C(https) URL.
+        type: bool
+        default: true
+  traffic_after_gate:
+    description:
+      - Create each new container on its networks without its network aliases, and attach them (by
+        reconnecting those networks, which gives the container a new address there) only once it passed
+        its gate. A load balancer or client that finds the replicas through Docker's DNS and a shared alias
+        (nginx or HAProxy with C(resolver 127.0.0.11), another service calling C(api)) then sends no
+        request to a container before it is healthy, and none at all to a broken one.
+      - Containers without aliases (on the default bridge) are not affected.
+    type: bool
+    default: true
+  stop_timeout:
+    description:
+      - Seconds an old container has to stop after SIGTERM before it is killed.
+    type: int
+    default: 10
+  rollback:
+    description:
+      - Restore the previous image automatically when a gate or the monitor fails.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Returns the plan (containers, old and new image IDs, batches, order) and changes nothing.
+    support: full
+  diff_mode:
+    description: No diff is returned.
+    support: none
+notes:
+  - The HTTP gate talks to the container's own address, so the module must run on the Docker host
+    (or a host that routes to the container networks).
+  - An unreachable engine is a critical C(docker.engine) check (P0); no matching container is a
+    critical C(rollout.<service>.containers) check (P0). Neither fails the task; invalid options do.
+seealso:
+  - module: runbook.ops.http_check
+"""
+
+EXAMPLES = r"""
+- name: Roll the API to v2, one container at a time, gated by health and an HTTP check
+  runbook.ops.docker_rollout:
+    project: finchat
+    service: api
+    image: finchat-sec-qa-api:2.0.0
+    batch_size: 1
+    gate_timeout: 60
+    monitor_seconds: 10
+    http_gate:
+      url: "http://{ip}:8000/health"
+      network: finchat_default
+  register: api_rollout
+
+- name: Stop the play when the deploy failed (it was rolled back)
+  runbook.ops.health_gate:
+    results: [api_rollout]
+
+- name: Show the plan only
+  runbook.ops.docker_rollout:
+    labels: [app=webapp]
+    image: finchat-sec-qa-webapp:2.0.0
+  check_mode: true
+
+- name: Roll back to the image recorded by the last rollout
+  runbook.ops.docker_rollout:
+    project: finchat
+    service: api
+    state: rolled_back
+"""
+
+RETURN = r"""
+schema:
+  description: Result schema identifier.
+  returned: always
+  type: str
+  sample: runbook.ops/result/v1
+status:
+  description: Worst check status; V(critical) when the deploy failed (whether or not it was rolled back).
+  returned: always
+  type: str
+  sample: ok
+severity:
+  description: P0 when the engine, the containers or the rollback are missing, P1 for a failed deploy, P3 when all is ok.
+  returned: always
+  type: str
+  sample: P3
+summary:
+  description: One line for people.
+  returned: always
+  type: str
+  sample: "rollout api: 4 checks ok"
+checks:
+  description:
+    - C(rollout.<service>.<container>) per container (replaced, would be replaced in check mode, or its gate failed),
+      C(rollout.<service>.monitor.batch<N>) per batch with a monitor period, C(rollout.<service>.order) when
+      start-first fell back to stop-first, C(rollout.<service>.deploy) and C(rollout.<service>.rollback) when
+      a gate failed, C(rollout.<service>.image) when nothing needs replacing or the image is missing,
+      C(rollout.<service>.containers) when no container matches, C(docker.engine) when the engine is unreachable,
+      C(rollout.<service>.leftovers) when C(<name>-next) containers of an interrupted rollout were removed.
+  returned: always
+  type: list
+  elements: dict
+metrics:
+  description:
+    - C(rollout_duration_seconds{service}), C(rollout_replaced{service}), C(rollout_rolled_back{service}),
+      C(rollout_gate_seconds{container}) (seconds until each new container passed its gate).
+  returned: always
+  type: dict
+plan:
+  description:
+    - What the rollout does; null when the engine or the containers are missing.
+    - C(containers) lists C(name), C(id), C(old_image_id), C(old_image), C(new_image_id), C(new_image) and
+      C(action) (V(replace) or V(skip)); C(batches) lists container names per batch; also C(order),
+      C(order_note), C(image_id), C(image).
+  returned: always
+  type: dict
+replaced:
+  description: Containers replaced by a successful rollout (C(name), C(old_container_id), C(container_id), C(old_image_id), C(image_id)).
+  returned: always
+  type: list
+  elements: dict
+rolled_back:
+  description: True when a failed gate led to an automatic rollback and every container was restored.
+  returned: always
+  type: bool
+restored:
+  description: One entry per container the automatic rollback touched (C(name), C(image_id), C(restored), C(error), C(container_id)).
+  returned: when a rollback ran
+  type: list
+  elements: dict
+previous_image:
+  description: The image (C(id), C(ref)) the containers ran before this rollout; null when nothing was replaced.
+  returned: always
+  type: dict
+image:
+  description: The target image (C(id), C(ref)).
+  returned: always
+  type: dict
+order:
+  description: The order used (V(start-first) or V(stop-first)).
+  returned: always
+  type: str
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.runbook.ops.plugins.module_utils.docker_client import (
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    DockerClientError,
+    EngineUnreachable,
+    connect,
+    docker_argument_spec,
+    engine_down_check,
+)
+from ansible_collections.runbook.ops.plugins.module_utils.docker_rollout_ops import run_rollout
+from ansible_collections.runbook.ops.plugins.module_utils.result import build
+from ansible_collections.runbook.ops.plugins.module_utils.rollout import RolloutError, selector_labels
+
+
+def argument_spec():
+    return docker_argument_spec(
+        state=dict(type="str", choices=["present", "rolled_back"], default="present"),
+        image=dict(type="str"),
+        project=dict(type="str"),
+        service=dict(type="str"),
+        labels=dict(type="list", elements="str", default=[]),
+        batch_size=dict(type="int", default=1),
+        order=dict(type="str", choices=["start-first", "stop-first"], default="start-first"),
+        gate_timeout=dict(type="float", default=60),
+        monitor_seconds=dict(type="float", default=0),
+        failure_threshold=dict(type="int", default=1),
+        probe_interval=dict(type="float", default=0.25),
+        wait_health=dict(type="bool", default=True),
+        http_gate=dict(type="dict", options=dict(
+            url=dict(type="str", required=True),
+            network=dict(type="str"),
+            status_codes=dict(type="list", elements="int", default=[200]),
+            body_regex=dict(type="str"),
+            timeout=dict(type="float", default=2),
+            validate_certs=dict(type="bool", default=True),
+        )),
+        traffic_after_gate=dict(type="bool", default=True),
+        stop_timeout=dict(type="int", default=10),
+        rollback=dict(type="bool", default=True),
+    )
+
+
+def validate(params):
+    """Bad input as one clear message, or None."""
+    if params["state"] == "present" and not params.get("image"):
+        return "image is required with state=present"
+    for key in ("batch_size", "failure_threshold"):
+        if params[key] < 1:
+            return "%s must be at least 1, got %s" % (key, params[key])
+    for key in ("gate_timeout", "probe_interval"):
+        if params[key] <= 0:
+            return "%s must be positive, got %s" % (key, params[key])
+    for key in ("monitor_seconds", "stop_timeout"):
+        if params[key] < 0:
+            return "%s must not be negative, got %s" % (key, params[key])
+    try:
+        selector_labels(params.get("project"), params.get("service"), params.get("labels") or [])
+    except RolloutError as exc:
+        return str(exc)
+    return None
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    problem = validate(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    empty = dict(plan=None, replaced=[], rolled_back=False, previous_image=None, image=None, order=None)
+    try:
+        client = connect(module.params)
+    except DockerClientError as exc:
+        module.fail_json(msg=str(exc))
+    except EngineUnreachable as exc:
+        module.exit_json(changed=False, **dict(build([engine_down_check(str(exc))], {"docker_up": 0.0},
+                                                     subject="rollout"), **empty))
+    try:
+        result = run_rollout(client, module.params, check_mode=module.check_mode)
+    except RolloutError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
+        module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
+    finally:
+        try:
+            client.close()
+        except Exception:  # pylint: disable=broad-exception-caught
+            pass
+    changed = bool(result.pop("changed", False))
+    module.exit_json(changed=changed, **result)
+
+
+if __name__ == "__main__":
+    main()
