@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Planned maintenance (runbook.ops.pg_maintenance) against a blanket VACUUM ANALYZE plus
 REINDEX DATABASE CONCURRENTLY, on ten tables of which two are bloated, with pgbench running
 against another database of the same server during each, and pgbench alone as baseline.
@@ -40,7 +39,7 @@ def build(pg, db, rows):
                 "CREATE INDEX %s_payload ON %s (payload)" % (name, name, rows, name, name), database=db)
         pg.psql("VACUUM ANALYZE %s" % name, database=db)
     for name in BLOATED:
-        for _ in range(3):
+        for _i in range(3):
             pg.psql("UPDATE %s SET payload = md5(payload), n = n + 1" % name, database=db)
         pg.psql("DELETE FROM %s WHERE id %% 3 = 0" % name, database=db)
     time.sleep(1)
@@ -84,8 +83,8 @@ def measured(pg, work, label, base):
     out, err = bench.communicate(timeout=120)
     failed = [line for line in out.splitlines() if "failed" in line]
     latency, count = p99(logdir)
-    print("%-9s wall %.2fs  pgbench p99 %.1f ms over %d tx  %s" % (label, elapsed, latency, count,
-                                                                  failed[0].strip() if failed else err.strip()))
+    note = failed[0].strip() if failed else err.strip()
+    print("%-9s wall %.2fs  pgbench p99 %.1f ms over %d tx  %s" % (label, elapsed, latency, count, note))
     return elapsed
 
 

@@ -19,8 +19,8 @@ description:
   - Each endpoint is judged on its HTTP status code, optional conditions on fields of a JSON body,
     an optional regular expression on the body, and latency thresholds.
   - An endpoint that cannot be reached at all (connection refused, DNS failure, timeout, connection
-    reset) or that answers with an unexpected 5xx status (the runbooks' "health endpoint returns 500":
-    system down) is a critical check with severity P0. A TLS verification failure, another unexpected
+    reset) or that answers with an unexpected 5xx status (what the runbooks call system down when
+    the health endpoint returns 500) is a critical check with severity P0. A TLS verification failure, another unexpected
     status, a failed JSON condition or a missing body match is critical (P1). Latency over a threshold is a
     warning or critical. None of these fail the task; only invalid parameters do.
   - Uses only the Python standard library, so it runs on minimal hosts and containers.

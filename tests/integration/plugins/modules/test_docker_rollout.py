@@ -162,8 +162,8 @@ class Service:
         path = self.tmp / "nginx.conf"
         path.write_text(conf)
         self.lb = self.client.containers.run(
-            lb_image, name="%s-lb" % self.project, detach=True, labels={TEST_LABEL: "1",
-                                                                         "runbook.ops.test.project": self.project},
+            lb_image, name="%s-lb" % self.project, detach=True,
+            labels={TEST_LABEL: "1", "runbook.ops.test.project": self.project},
             volumes={str(path): {"bind": "/etc/nginx/nginx.conf", "mode": "ro"}},
             network=self.network.name)
         self.lb.reload()
@@ -266,7 +266,7 @@ def test_good_deploy_replaces_every_replica_without_a_failed_request(service, de
     assert result["order"] == "start-first"
     assert len(result["replaced"]) == 4
     assert result["previous_image"] == {"id": demo_images["v1"], "ref": "%s:v1" % APP_IMAGE}
-    assert [b for b in result["plan"]["batches"]] == [[n] for n in sorted(before)]
+    assert list(result["plan"]["batches"]) == [[n] for n in sorted(before)]
     names = [c["name"] for c in result["checks"]]
     assert ["rollout.api.%s" % n for n in sorted(before)] == [n for n in names if n.startswith("rollout.api.rbt")]
     assert "rollout.api.monitor.batch4" in names
@@ -297,8 +297,8 @@ def test_good_deploy_replaces_every_replica_without_a_failed_request(service, de
 
 
 @pytest.mark.parametrize("traffic_after_gate", [True, False], ids=["aliases-after-gate", "aliases-at-once"])
-def test_broken_deploy_rolls_back_by_image_id_with_bounded_failures(service, demo_images, lb_image,
-                                                                   traffic_after_gate):
+def test_broken_deploy_rolls_back_by_image_id_with_bounded_failures(
+        service, demo_images, lb_image, traffic_after_gate):
     for index in range(1, 5):
         service.start_replica(index, "%s:v2" % APP_IMAGE)
     service.wait_healthy(4)
@@ -422,8 +422,8 @@ def test_fixed_host_port_falls_back_to_stop_first(service, demo_images):
         port = sock.getsockname()[1]
     service.start_replica(1, "%s:v1" % APP_IMAGE, ports={"8000/tcp": ("127.0.0.1", port)})
     service.wait_healthy(1)
-    result = _rollout(service, image="%s:v2" % APP_IMAGE, http_gate={"url": "http://127.0.0.1:%d/health" % port,
-                                                                       "body_regex": '"version": "v2"'})
+    gate = {"url": "http://127.0.0.1:%d/health" % port, "body_regex": '"version": "v2"'}
+    result = _rollout(service, image="%s:v2" % APP_IMAGE, http_gate=gate)
     assert result["status"] == "ok", result["summary"]
     assert result["order"] == "stop-first"
     order_check = [c for c in result["checks"] if c["name"] == "rollout.api.order"][0]

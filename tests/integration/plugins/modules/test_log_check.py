@@ -88,8 +88,8 @@ def test_syslog_json_and_nginx_formats(tmp_path):
         for ago, text in ((90000, "old security_event"), (600, "security_event login failed"),
                           (300, "cron ran"), (60, "security_event sudo")):
             stamp = datetime.datetime.fromtimestamp(time.time() - ago)
-            handle.write("%s %2d %s host sshd[1]: %s\n" % (stamp.strftime("%b"), stamp.day,
-                                                          stamp.strftime("%H:%M:%S"), text))
+            fields = (stamp.strftime("%b"), stamp.day, stamp.strftime("%H:%M:%S"), text)
+            handle.write("%s %2d %s host sshd[1]: %s\n" % fields)
     events = tmp_path / "events.jsonl"
     with open(events, "w") as handle:
         for ago, level in ((7200 * 20, "ERROR"), (100, "ERROR"), (50, "INFO"), (10, "ERROR")):
@@ -193,7 +193,7 @@ def test_large_file_is_read_from_the_end(tmp_path):
     old_line = (_local(5 * 86400, "%Y-%m-%d %H:%M:%S") + ",000 ERROR old noise " + "x" * 160 + "\n").encode()
     chunk = old_line * 10000
     with open(path, "wb") as handle:
-        for _ in range(80 * 1024 * 1024 // len(chunk)):
+        for _i in range(80 * 1024 * 1024 // len(chunk)):
             handle.write(chunk)
     python_log(tmp_path / "tail.part", [(120, "ERROR", "fresh %d" % i) for i in range(3)])
     with open(path, "ab") as handle, open(tmp_path / "tail.part", "rb") as tail:

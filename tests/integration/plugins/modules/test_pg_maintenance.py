@@ -113,8 +113,8 @@ def table_actions(result):
 
 def test_check_mode_plans_bloated_tables_only_and_changes_nothing(db):
     before = snapshot(db)
-    result = run_module("pg_maintenance", args(db, operations=["vacuum", "analyze", "reindex", "drop_invalid_indexes"],
-                                              min_index_size=0), check_mode=True)
+    params = args(db, operations=["vacuum", "analyze", "reindex", "drop_invalid_indexes"], min_index_size=0)
+    result = run_module("pg_maintenance", params, check_mode=True)
     assert result["changed"] is False
     assert result["actions"] == []
     planned = table_actions(result)
@@ -162,8 +162,8 @@ def test_locked_table_is_skipped_within_the_lock_timeout_budget(db):
         cur.execute("LOCK TABLE public.locked_t IN ACCESS EXCLUSIVE MODE")
     try:
         start = time.monotonic()
-        result = run_module("pg_maintenance", args(db, tables=["public.locked_t", "clean_one"], lock_timeout=0.3,
-                                                  lock_retries=3, retry_backoff=0.1))
+        params = args(db, tables=["public.locked_t", "clean_one"], lock_timeout=0.3, lock_retries=3, retry_backoff=0.1)
+        result = run_module("pg_maintenance", params)
         elapsed = time.monotonic() - start
     finally:
         holder.rollback()
@@ -193,7 +193,12 @@ def test_run_vacuums_bloated_tables_and_leaves_clean_ones(db):
         assert item["status"] == "done"
         assert item["size_before"] > 0 and item["size_after"] > 0
         assert item["duration_seconds"] >= 0
-    after = wait_for(lambda: (lambda c: c if all(c[k] > before[k] for k in BLOATED) else None)(vacuum_counts(db)))
+
+    def vacuumed():
+        counts = vacuum_counts(db)
+        return counts if all(counts[k] > before[k] for k in BLOATED) else None
+
+    after = wait_for(vacuumed)
     assert after, "vacuum counts did not move"
     for key in CLEAN - {("public", "locked_t"), ("public", "clean_one")}:
         assert after[key] == before[key]
@@ -208,13 +213,13 @@ def test_reindex_bloated_indexes_concurrently(db):
     assert ("select", "Mixed Idx") in planned
     assert planned[("select", "Mixed Idx")]["sql"] == 'REINDEX INDEX CONCURRENTLY "select"."Mixed Idx"'
     assert ("public", "big_t_payload") not in planned and ("public", "clean_one_pkey") not in planned
-    _, oids_before = snapshot(db)
+    _first, oids_before = snapshot(db)
     result = run_module("pg_maintenance", args(db, operations=["reindex"], min_index_size=0))
     assert result["changed"] is True
     for item in result["actions"]:
         assert item["status"] == "done", item
         assert item["size_after"] < item["size_before"]
-    _, oids_after = snapshot(db)
+    _first, oids_after = snapshot(db)
     assert oids_after[("select", "Mixed Idx")] != oids_before[("select", "Mixed Idx")]
     assert oids_after[("public", "big_t_payload")] == oids_before[("public", "big_t_payload")]
 
@@ -273,9 +278,9 @@ def test_own_failed_reindex_is_reported_and_its_leftover_dropped_later(db):
     with writer.cursor() as cur:
         cur.execute("UPDATE public.big_t SET payload = payload WHERE id = 2")
     try:
-        result = run_module("pg_maintenance", args(db, operations=["reindex", "drop_invalid_indexes"],
-                                                  indexes=["public.big_t_payload"], lock_timeout=0.3,
-                                                  lock_retries=2, retry_backoff=0.1))
+        params = args(db, operations=["reindex", "drop_invalid_indexes"], indexes=["public.big_t_payload"],
+                      lock_timeout=0.3, lock_retries=2, retry_backoff=0.1)
+        result = run_module("pg_maintenance", params)
     finally:
         writer.rollback()
         writer.close()
@@ -310,8 +315,8 @@ def test_statement_timeout_failure_is_critical(db):
     with holder.cursor() as cur:
         cur.execute("LOCK TABLE public.locked_t IN ACCESS EXCLUSIVE MODE")
     try:
-        result = run_module("pg_maintenance", args(db, operations=["vacuum"], tables=["locked_t"],
-                                                  lock_timeout=5, statement_timeout=0.3))
+        params = args(db, operations=["vacuum"], tables=["locked_t"], lock_timeout=5, statement_timeout=0.3)
+        result = run_module("pg_maintenance", params)
     finally:
         holder.rollback()
         holder.close()
@@ -383,9 +388,9 @@ def test_maintenance_during_pgbench_causes_no_client_errors(db, tmp_path):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         time.sleep(3)
-        result = run_module("pg_maintenance", args(db, operations=["vacuum", "analyze", "reindex"],
-                                                  tables=["pgbench_accounts", "pgbench_branches", "pgbench_tellers"],
-                                                  lock_timeout=0.5))
+        params = args(db, operations=["vacuum", "analyze", "reindex"],
+                      tables=["pgbench_accounts", "pgbench_branches", "pgbench_tellers"], lock_timeout=0.5)
+        result = run_module("pg_maintenance", params)
         out, err = bench.communicate(timeout=60)
     finally:
         if bench.poll() is None:

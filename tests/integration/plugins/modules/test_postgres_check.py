@@ -169,7 +169,7 @@ def test_connections_threshold_crossed_by_opening_connections(postgres):
     before = run_module("postgres_check", monitor(postgres, checks=["connections"], connections_warning=10,
                                                   connections_critical=20))
     assert before["status"] == "ok", before["summary"]
-    extra = [superuser_conn(postgres) for _ in range(12)]
+    extra = [superuser_conn(postgres) for _i in range(12)]
     try:
         result = run_module("postgres_check", monitor(postgres, checks=["connections"], connections_warning=10,
                                                       connections_critical=20))
@@ -178,7 +178,7 @@ def test_connections_threshold_crossed_by_opening_connections(postgres):
         assert check["value"] >= 13 and "of max_connections 100" in check["message"]
         assert result["metrics"]["postgres_connections_total"] >= 13
         assert result["metrics"]['postgres_connections{state="idle"}'] >= 12
-        more = [superuser_conn(postgres) for _ in range(8)]
+        more = [superuser_conn(postgres) for _i in range(8)]
         try:
             result = run_module("postgres_check", monitor(postgres, checks=["connections"], connections_warning=10,
                                                           connections_critical=20))

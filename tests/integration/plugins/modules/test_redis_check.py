@@ -211,7 +211,7 @@ def test_low_hit_rate_and_evictions(own_redis):
     server = own_redis()
     with RespClient("127.0.0.1", server.port) as client:
         client.execute("SET", "present", "1")
-        for _ in range(3):
+        for _i in range(3):
             client.execute("GET", "present")
         for i in range(7):
             client.execute("GET", "missing-%d" % i)

@@ -131,7 +131,7 @@ def test_evaluate_disk_thresholds_and_inodes():
     assert metrics['disk_used_percent{mount="/var"}'] == 90.0
     assert metrics['inodes_used_percent{mount="/var"}'] == 85.0
     # no inode support: no inode check
-    checks, _ = hp.evaluate_disk("/b", hp.disk_usage(StatVFS(4096, 4096, 10, 9, 9, 0, 0)), PARAMS)
+    checks, _rest = hp.evaluate_disk("/b", hp.disk_usage(StatVFS(4096, 4096, 10, 9, 9, 0, 0)), PARAMS)
     assert [c["name"] for c in checks] == ["disk./b"]
 
 
@@ -155,11 +155,11 @@ def test_evaluate_load_per_cpu_and_period():
     assert check["status"] == "warning"  # 6.0 / 4 = 1.5
     assert check["value"]["load5_per_cpu"] == 1.5
     assert metrics["load1_per_cpu"] == 2.25 and metrics["cpu_count"] == 4.0
-    check, _ = hp.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=1))
+    check, _rest = hp.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=1))
     assert check["status"] == "critical" and check["message"].startswith("load1 per CPU at 2.25")
-    check, _ = hp.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=15))
+    check, _rest = hp.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=15))
     assert check["status"] == "ok"
-    check, _ = hp.evaluate_load((0.5, 0.5, 0.5), 0, PARAMS)  # never divide by zero
+    check, _rest = hp.evaluate_load((0.5, 0.5, 0.5), 0, PARAMS)  # never divide by zero
     assert check["value"]["cpus"] == 1
 
 

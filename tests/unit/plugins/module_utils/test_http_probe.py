@@ -263,7 +263,7 @@ def test_probe_reports_last_failure_after_all_retries():
         calls.append(1)
         return {"status_code": 500, "body": "", "latency": 0.01}
 
-    check, _ = hp.probe(endpoint(retries=2, retry_backoff=0), sleep=lambda s: None, fetcher=fetcher)
+    check, _rest = hp.probe(endpoint(retries=2, retry_backoff=0), sleep=lambda s: None, fetcher=fetcher)
     assert len(calls) == 3 and check["value"]["attempts"] == 3 and check["message"] == "HTTP 500, expected [200]"
 
 
@@ -274,7 +274,7 @@ def test_slow_but_correct_answers_are_not_retried():
         calls.append(1)
         return {"status_code": 200, "body": "", "latency": 5.0}
 
-    check, _ = hp.probe(endpoint(retries=3, latency_critical=1), sleep=lambda s: None, fetcher=fetcher)
+    check, _rest = hp.probe(endpoint(retries=3, latency_critical=1), sleep=lambda s: None, fetcher=fetcher)
     assert len(calls) == 1 and check["status"] == "critical"
 
 

@@ -94,7 +94,7 @@ def test_scan_reverse_counts_window_and_inherits_entry_time():
     outcome = ls.scan_reverse(_newest_first(LOG), tally, NOW - 3600, NOW)
     assert outcome["stopped"] is True and outcome["timestamps"] is True
     assert tally.counts == {"error": 3}
-    samples = [line for _, _, line in sorted(tally.samples["error"])]
+    samples = [line for _stamp, _where, line in sorted(tally.samples["error"])]
     assert samples == [_iso(1800) + " ERROR first", "Traceback: ERROR inside the trace", _iso(60) + " ERROR second"]
 
 
@@ -103,7 +103,7 @@ def test_scan_forward_agrees_with_scan_reverse():
     outcome = ls.scan_forward(LOG.splitlines(), tally, NOW - 3600, NOW)
     assert outcome["timestamps"] is True
     assert tally.counts == {"error": 3}
-    samples = [line for _, _, line in sorted(tally.samples["error"])]
+    samples = [line for _stamp, _where, line in sorted(tally.samples["error"])]
     assert samples[-1] == _iso(60) + " ERROR second"
 
 
@@ -147,7 +147,7 @@ def test_samples_keep_the_newest_lines_only():
     tally = ls.Tally(patterns(("error", "ERROR", None, None)), 3, reverse=True)
     ls.scan_reverse(_newest_first(text), tally, NOW - 3600, NOW)
     assert tally.counts == {"error": 100}
-    assert [line[-3:] for _, _, line in sorted(tally.samples["error"])[-3:]] == ["n97", "n98", "n99"]
+    assert [line[-3:] for _stamp, _where, line in sorted(tally.samples["error"])[-3:]] == ["n97", "n98", "n99"]
 
 
 class CountingReader(io.BytesIO):
@@ -260,7 +260,7 @@ def test_scan_file_max_bytes_marks_truncation(tmp_path):
     assert 0 < info["counts"]["error"] < 1000
     target = {"name": "app", "since_hours": 1.0, "missing": "warning", "path": str(path),
               "patterns": patterns(("error", "ERROR", None, None))}
-    checks, _ = ls.evaluate_target(target, [info], 2, {})
+    checks, _rest = ls.evaluate_target(target, [info], 2, {})
     assert "read only the last part of" in checks[0]["message"]
     full = ls.scan_file(str(path), patterns(("error", "ERROR", None, None)), now - 3600, now, 2)
     assert full["counts"]["error"] == 1000 and full["truncated"] is False

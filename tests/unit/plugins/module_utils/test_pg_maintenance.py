@@ -266,7 +266,7 @@ def test_terminate_result():
 
 
 def test_no_reindex_of_a_table_rewritten_by_vacuum_full():
-    planned = pm.plan([BLOATED], [BLOATED_INDEX], cfg(operations=["vacuum", "vacuum_full", "reindex"],
-                                                     maintenance_window=True, min_table_size=0, min_index_size=0),
-                      SETTINGS)
+    config = cfg(operations=["vacuum", "vacuum_full", "reindex"], maintenance_window=True,
+                 min_table_size=0, min_index_size=0)
+    planned = pm.plan([BLOATED], [BLOATED_INDEX], config, SETTINGS)
     assert [p["action"] for p in planned] == ["vacuum_full"]

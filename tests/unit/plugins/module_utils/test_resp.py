@@ -80,12 +80,12 @@ def test_error_replies_are_returned_with_their_code():
     assert value.code == "WRONGTYPE"
     assert value.message == "WRONGTYPE Operation against a key holding the wrong kind of value"
     assert used == 68
-    plain, _ = parse_reply(b"-something odd\r\n")
+    plain, _rest = parse_reply(b"-something odd\r\n")
     assert plain.code == "ERR" and plain.message == "something odd"
 
 
 def test_errors_inside_arrays_stay_in_place():
-    value, _ = parse_reply(b"*2\r\n+OK\r\n-ERR no such key\r\n")
+    value, _rest = parse_reply(b"*2\r\n+OK\r\n-ERR no such key\r\n")
     assert value[0] == "OK"
     assert isinstance(value[1], RespReplyError) and value[1].message == "ERR no such key"
 

@@ -27,8 +27,11 @@ def test_retry_succeeds_after_failures_and_sleeps_between():
 
 
 def test_retry_reraises_last_error_and_ignores_other_exceptions():
+    def down():
+        raise OSError("down")
+
     with pytest.raises(OSError):
-        retry_call(lambda: (_ for _ in ()).throw(OSError("down")), attempts=2, backoff=0, sleep=lambda s: None)
+        retry_call(down, attempts=2, backoff=0, sleep=lambda s: None)
     calls = []
 
     def wrong():

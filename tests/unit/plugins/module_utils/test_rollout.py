@@ -30,8 +30,8 @@ def attrs(name="proj-api-1", cid="abcdef0123456789" * 4, image=V1, ref="demo:v1"
         "Hostname": cid[:12],
         "Image": ref,
         "Env": cfg["Env"] + ["CUSTOM=keep"],
-        "Labels": dict(cfg["Labels"], **(labels or {"com.docker.compose.project": "proj",
-                                                     "com.docker.compose.service": "api"})),
+        "Labels": dict(cfg["Labels"], **(labels or {
+            "com.docker.compose.project": "proj", "com.docker.compose.service": "api"})),
         "AttachStdout": False,
         "Tty": False,
     })

@@ -37,7 +37,7 @@ def test_connections_against_max_connections(total, status):
 
 
 def test_connection_states_with_spaces_are_labels():
-    _, metrics = pc.connections_check({"idle in transaction (aborted)": 2}, 100, 80, 95)
+    _first, metrics = pc.connections_check({"idle in transaction (aborted)": 2}, 100, 80, 95)
     assert metrics['postgres_connections{state="idle in transaction (aborted)"}'] == 2
 
 
@@ -57,7 +57,7 @@ def test_long_queries_warn_on_count_and_hide_query_text_by_default():
 
 
 def test_long_queries_show_text_when_asked_and_critical_by_count():
-    result, _ = pc.long_queries_check([ROW, ROW, ROW], 300, 1, 3, show_query=True)
+    result, _rest = pc.long_queries_check([ROW, ROW, ROW], 300, 1, 3, show_query=True)
     assert result["status"] == "critical" and result["value"]["sessions"][0]["query"] == "SELECT * FROM big"
 
 
@@ -101,7 +101,7 @@ def test_replication_lag_per_replica():
 
 
 def test_replica_not_streaming_is_a_warning_and_missing_replicas_critical():
-    checks, _ = pc.replication_checks([_replica(state="catchup")], False, 1.0, 30.0, min_replicas=2)
+    checks, _rest = pc.replication_checks([_replica(state="catchup")], False, 1.0, 30.0, min_replicas=2)
     assert checks[0]["status"] == "critical" and checks[0]["message"] == "1 replica connected, expected at least 2"
     assert checks[1]["status"] == "warning" and "is catchup, not streaming" in checks[1]["message"]
 
@@ -136,7 +136,7 @@ def test_database_size_metrics_and_optional_thresholds():
     assert result["status"] == "ok" and result["message"] == "largest database app is 3.0 GiB"
     assert metrics == {'postgres_database_size_bytes{database="app"}': 3 * 1024 ** 3,
                        'postgres_database_size_bytes{database="small"}': 1024}
-    result, _ = pc.database_size_check(rows, 2 * 1024 ** 3, 10 * 1024 ** 3)
+    result, _rest = pc.database_size_check(rows, 2 * 1024 ** 3, 10 * 1024 ** 3)
     assert result["status"] == "warning" and result["message"] == "largest database app is 3.0 GiB (warning at 2.0 GiB)"
 
 

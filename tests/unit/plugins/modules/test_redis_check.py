@@ -43,7 +43,7 @@ def test_memory_without_maxmemory_uses_the_optional_limit_else_only_reports():
 
 
 def test_maxmemory_wins_over_the_limit_option():
-    result, _ = rc.memory_check({"used_memory": 60 * MIB, "maxmemory": 64 * MIB}, 80, 90, limit_bytes=1024 * MIB)
+    result, _rest = rc.memory_check({"used_memory": 60 * MIB, "maxmemory": 64 * MIB}, 80, 90, limit_bytes=1024 * MIB)
     assert result["status"] == "critical"
 
 
@@ -73,7 +73,7 @@ def test_hit_rate(hits, misses, status, judged):
 
 
 def test_hit_rate_critical_threshold():
-    result, _ = rc.hit_rate_check({"keyspace_hits": 100, "keyspace_misses": 900}, 0.7, 0.5, 10)
+    result, _rest = rc.hit_rate_check({"keyspace_hits": 100, "keyspace_misses": 900}, 0.7, 0.5, 10)
     assert result["status"] == "critical" and "(100 hits, 900 misses)" in result["message"]
 
 
@@ -81,7 +81,7 @@ def test_clients():
     result, metrics = rc.clients_check({"connected_clients": 9600, "blocked_clients": 2}, 10000, 80, 95)
     assert result["status"] == "critical" and "9600 of maxclients 10000" in result["message"]
     assert metrics == {"redis_connected_clients": 9600, "redis_blocked_clients": 2, "redis_maxclients": 10000}
-    unknown, _ = rc.clients_check({"connected_clients": 5}, None, 80, 95)
+    unknown, _rest = rc.clients_check({"connected_clients": 5}, None, 80, 95)
     assert unknown["status"] == "ok" and "maxclients unknown" in unknown["message"]
 
 
