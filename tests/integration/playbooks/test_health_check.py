@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import run_module
+
 from sandbox.services import DemoApp, Postgres, Redis
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -244,3 +246,25 @@ def test_loops_unreachable_hosts_and_module_errors_are_reported(stack):
     # The gate judged the loop items and the hidden module error.
     assert "critical task.bad: " in proc.stdout
     assert "critical redis.ping: " in proc.stdout
+
+
+def test_backup_freshness_feeds_the_health_check(stack):
+    """The daily health check reports the newest backup's freshness and checksum (backup_verify)."""
+    backups = stack["base"] / "backups"
+    made = run_module("pg_backup", dict(stack["postgres"].dsn(), backup_dir=str(backups)))
+    assert made["changed"] is True
+    fresh = json.dumps({"health_backup": {"backup_dir": str(backups), "backup_database": "app"}})
+    proc, latest = run_playbook(stack, "backup-fresh", "-e", fresh)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    states = check_states(load_report(latest))
+    backup_checks = {name: state for name, state in states.items() if name.startswith("backup.")}
+    assert backup_checks and set(backup_checks.values()) == {"ok"}, backup_checks
+
+    empty = stack["base"] / "no-backups"
+    empty.mkdir()
+    missing = json.dumps({"health_backup": {"backup_dir": str(empty), "backup_database": "app"}})
+    proc, latest = run_playbook(stack, "backup-missing", "-e", missing)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    report = load_report(latest)
+    assert report["status"] == "critical"
+    assert any("backup." in line and "daily" in line for line in report["failures"]), report["failures"]
