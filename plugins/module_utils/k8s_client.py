@@ -164,7 +164,9 @@ def configuration(params: Mapping[str, Any]) -> Any:
     if params.get("host"):
         conf.host = str(params["host"]).rstrip("/")
     if params.get("api_key"):
-        conf.api_key = {"authorization": "Bearer %s" % params["api_key"]}
+        # The kubeconfig loader's token refresh hook would put its own token back.
+        conf.refresh_api_key_hook = None
+        conf.api_key = {"BearerToken": "Bearer %s" % params["api_key"]}
     if params.get("validate_certs") is not None:
         conf.verify_ssl = bool(params["validate_certs"])
     if params.get("ca_cert"):

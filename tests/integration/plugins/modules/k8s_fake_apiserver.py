@@ -17,6 +17,8 @@ it was NOT recorded from a live cluster. What it models:
   named ``<deployment>-<hash>`` with the next revision), then it surges one new pod per GET and
   marks the previous GET's new pods ready while scaling old ReplicaSets down; the Progressing
   condition goes NewReplicaSetCreated -> ReplicaSetUpdated -> NewReplicaSetAvailable;
+- a full cluster: with ``capacity`` set, pods beyond it stay Pending (never ready), and a scale-up
+  that cannot finish hits the same deadline;
 - a broken version: a pod template whose image contains ``broken_marker`` never gets ready;
   after ``deadline_gets`` GETs the Progressing condition turns False with reason
   ProgressDeadlineExceeded (standing in for progressDeadlineSeconds passing);
@@ -158,6 +160,7 @@ class FakeApiServer:
         self.requests: List[Dict[str, Any]] = []
         self.resource_version = 1000
         self.frozen = False  # when True the controller makes no progress (a rollout that never ends)
+        self.capacity: Optional[int] = None  # pods the cluster can run per Deployment; the rest stay Pending
         self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
         self.httpd.daemon_threads = True
         self.httpd.fake = self  # type: ignore[attr-defined]
@@ -341,6 +344,10 @@ class FakeApiServer:
             self.controller[key]["stuck"] += 1
         else:
             ready = min(new["spec"]["replicas"], desired)
+            if self.capacity is not None:
+                ready = max(0, min(ready, self.capacity - sum(rs["status"].get("readyReplicas", 0) for rs in olds)))
+                if new["spec"]["replicas"] >= desired and ready < desired:
+                    self.controller[key]["stuck"] += 1
             if new["spec"]["replicas"] < desired:
                 new["spec"]["replicas"] += 1
             elif new["spec"]["replicas"] > desired:
