@@ -28,9 +28,9 @@ description:
     has reason C(ProgressDeadlineExceeded) (the Deployment's C(progressDeadlineSeconds)), when O(wait_timeout)
     passes first, or when the Deployment is paused with the rollout unfinished.
   - After a complete rollout the O(http_gate) endpoints are probed until none is critical or the gate's timeout passes.
-  - When the rollout or the gate fails and this task changed the Deployment, the change is undone (O(rollback=true)):
-    the pod template of the revision that was current before (from its ReplicaSet, else the template read
-    before the change) and the former replica count are restored, and that rollout is waited for too.
+  - When the rollout or the gate fails and this task changed the Deployment, the change is undone (O(rollback=true))
+    by restoring the pod template of the revision that was current before (from its ReplicaSet, else the template read
+    before the change) and the former replica count; that rollout is waited for too.
     The result is critical with RV(rolled_back=true) and says what happened.
   - In check mode the patch is sent with the server-side dry run (C(dryRun=All)); the result shows the
     Deployment before and after (images, env, replicas, restartedAt) and nothing changes. A server that cannot
@@ -271,14 +271,14 @@ revision:
   sample: {before: 4, after: 5}
 revisions:
   description:
-    - The rollout history from the Deployment's ReplicaSets, oldest first (C(kubectl rollout history)):
-      C(revision), C(replicaset), C(images), C(change_cause), C(replicas), C(created).
+    - The rollout history read from the Deployment's ReplicaSets before the change, oldest first
+      (C(kubectl rollout history)), with C(revision), C(replicaset), C(images), C(change_cause), C(replicas), C(created).
   returned: always
   type: list
   elements: dict
 rollout:
   description:
-    - The wait: C(state) (V(complete) or V(failed)), C(message), C(seconds); C(rollback) holds the same for an
+    - The wait with C(state) (V(complete) or V(failed)), C(message), C(seconds); C(rollback) holds the same for an
       automatic undo. Null when O(wait=false) or nothing was waited for.
   returned: always
   type: dict
