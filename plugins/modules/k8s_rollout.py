@@ -18,7 +18,7 @@ description:
     and C(rollout undo) do, waits for the rollout like C(kubectl rollout status), then probes HTTP endpoints.
   - With O(state=present) every change given (O(images), O(env), O(env_remove), O(restart), O(replicas)) goes
     into one JSON patch, so the pod template changes once and the Deployment gets one new revision. Only what
-    differs is patched; when the Deployment already matches nothing is sent and RV(changed) is false.
+    differs is patched; when the Deployment already matches nothing is sent and C(changed) is false.
     With none of them the module only waits for and reports the current rollout.
   - With O(state=rolled_back) the pod template of a former revision (O(revision), default the previous one) is
     copied from its ReplicaSet (annotation C(deployment.kubernetes.io/revision)) into the Deployment, without
@@ -34,7 +34,7 @@ description:
     The result is critical with RV(rolled_back=true) and says what happened.
   - In check mode the patch is sent with the server-side dry run (C(dryRun=All)); the result shows the
     Deployment before and after (images, env, replicas, restartedAt) and nothing changes. A server that cannot
-    dry-run (HTTP 405, 415 or 501) gets the patch applied locally instead, and RV(plan.dry_run) says so.
+    dry-run (HTTP 405, 415 or 501) gets the patch applied locally instead, and C(dry_run) in RV(plan) says so.
 extends_documentation_fragment:
   - runbook.ops.k8s
 options:

@@ -164,8 +164,8 @@ def test_scale_changes_replicas_without_a_new_revision(api):
 
 
 def test_set_env_in_every_container(api):
-    result = run_module("k8s_rollout", args(api, name="celery-worker", env={"CELERY_WORKER_CONCURRENCY": "8",
-                                                                          "CELERY_PREFETCH_MULTIPLIER": "2"}))
+    wanted = {"CELERY_WORKER_CONCURRENCY": "8", "CELERY_PREFETCH_MULTIPLIER": "2"}
+    result = run_module("k8s_rollout", args(api, name="celery-worker", env=wanted))
     assert result["changed"] is True and result["status"] == "ok", result["summary"]
     for container in api.deployment(NS, "celery-worker")["spec"]["template"]["spec"]["containers"]:
         env = {e["name"]: e["value"] for e in container["env"]}

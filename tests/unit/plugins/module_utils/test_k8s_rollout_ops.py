@@ -221,7 +221,7 @@ def test_env_ops_every_container_or_one():
     # api replaces its env, the sidecar (no env) gets one added
     assert [op["op"] for op in ops] == ["test", "replace", "test", "add"]
     assert notes == ["env api: CELERY_WORKER_CONCURRENCY=8", "env sidecar: CELERY_WORKER_CONCURRENCY=8"]
-    ops, _ = K.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "8"}, [], container="api")
+    ops, notes = K.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "8"}, [], container="api")
     assert len(ops) == 2
     assert K.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "4"}, [], container="api") == ([], [])
     with pytest.raises(K.K8sRolloutError, match="container 'nope' not found"):
@@ -255,10 +255,10 @@ def test_failed_test_operation_is_refused_locally():
 
 
 def test_diff_lines():
-    before = K.summarize(deployment(env=[{"name": "A", "value": "1"}]))
-    after = K.summarize(K.apply_patch(deployment(env=[{"name": "A", "value": "1"}]), K.plan_present(
-        deployment(env=[{"name": "A", "value": "1"}]), {"images": {"api": "reg/api:2.0"}, "replicas": 5,
-                                                         "env": {"A": "2"}, "container": "api"}, "t")[0]))
+    obj = deployment(env=[{"name": "A", "value": "1"}])
+    params = {"images": {"api": "reg/api:2.0"}, "replicas": 5, "env": {"A": "2"}, "container": "api"}
+    before = K.summarize(obj)
+    after = K.summarize(K.apply_patch(obj, K.plan_present(obj, params, "t")[0]))
     assert K.diff_summaries(before, after) == ["replicas: 3 -> 5", "image api: reg/api:1.0 -> reg/api:2.0",
                                                "env api A: 1 -> 2"]
 
