@@ -35,8 +35,8 @@ def test_file_names_must_be_plain(name):
 
 def test_plan_on_writes_the_page_then_the_flag_and_is_idempotent():
     page = M.render_page("m")
-    assert M.plan("on", page, None, False) == {"write_page": True, "create_flag": True, "remove_flag": False,
-                                                "changed": True}
+    expected = {"write_page": True, "create_flag": True, "remove_flag": False, "changed": True}
+    assert M.plan("on", page, None, False) == expected
     assert M.plan("on", page, page, True)["changed"] is False
     changed_message = M.plan("on", page, M.render_page("other"), True)
     assert changed_message["write_page"] and not changed_message["create_flag"]
@@ -44,8 +44,8 @@ def test_plan_on_writes_the_page_then_the_flag_and_is_idempotent():
 
 def test_plan_off_removes_only_the_flag():
     page = M.render_page("m")
-    assert M.plan("off", page, page, True) == {"write_page": False, "create_flag": False, "remove_flag": True,
-                                                "changed": True}
+    expected = {"write_page": False, "create_flag": False, "remove_flag": True, "changed": True}
+    assert M.plan("off", page, page, True) == expected
     assert M.plan("off", page, page, False)["changed"] is False
     with pytest.raises(M.MaintenanceError):
         M.plan("maybe", page, page, False)
