@@ -25,6 +25,7 @@ from tests.integration.plugins.modules.demo_stack import (
     Service,
     build_demo_images,
     build_lb_image,
+    get,
 )
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -158,6 +159,5 @@ def test_maintenance_is_turned_off_when_the_deploy_fails(stack, tmp_path):
     assert "Turn maintenance mode off, whatever happened" in failed.stdout
     assert not (stack["dir"] / "maintenance.on").exists()
     assert _images(stack) == {stack["ids"]["v1"]}
-    from tests.integration.plugins.modules.demo_stack import get
     status, body = get(stack["lb"], "/")
     assert status == 200 and body.startswith("demo v1")

@@ -8,6 +8,7 @@ file exists. The module writes on the host; nginx sees the files through the mou
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import subprocess
@@ -116,7 +117,6 @@ def test_on_serves_the_page_with_503_and_off_serves_the_app_again(stack):
 
 def test_nginx_serves_it_as_html_with_retry_after(stack):
     _mm(stack, state="on")
-    import http.client
     conn = http.client.HTTPConnection(stack["lb"], 80, timeout=5)
     conn.request("GET", "/")
     response = conn.getresponse()
