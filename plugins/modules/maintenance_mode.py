@@ -16,7 +16,7 @@ author: runbook.ops contributors (@runbook-ops)
 description:
   - Turns maintenance mode on and off for an application behind a web server (nginx) that checks a flag file,
     the static-site runbook's C(maintenance:enable --message) and C(maintenance:disable).
-  - With O(state=on) the module writes the maintenance page (O(page_name), with O(message)) into O(path),
+  - With O(state=on) the module writes the maintenance page (O(page_name), with O(notice)) into O(path),
     then creates the flag file O(flag_name) next to it. The web server answers every request with
     C(503 Service Unavailable) and the page while the flag exists (see the nginx configuration in the notes).
     With O(state=off) it removes the flag; the page stays for the next time.
@@ -41,9 +41,9 @@ options:
         (for nginx in a container, bind-mount it into the container).
     type: path
     required: true
-  message:
+  notice:
     description:
-      - The message on the built-in page (HTML-escaped).
+      - The message on the built-in page (HTML-escaped), the runbook's C(maintenance:enable --message).
     type: str
     default: We are performing scheduled maintenance. Please try again in a few minutes.
   title:
@@ -110,7 +110,7 @@ EXAMPLES = r"""
   runbook.ops.maintenance_mode:
     state: "on"
     path: /var/www/maintenance
-    message: Emergency maintenance in progress
+    notice: Emergency maintenance in progress
     verify_url: http://127.0.0.1/
 
 - name: Maintenance off
@@ -199,7 +199,7 @@ def argument_spec():
     return dict(
         state=dict(type="str", choices=["on", "off"], required=True),
         path=dict(type="path", required=True),
-        message=dict(type="str", default=M.DEFAULT_MESSAGE),
+        notice=dict(type="str", default=M.DEFAULT_MESSAGE),
         title=dict(type="str", default=M.DEFAULT_TITLE),
         page_content=dict(type="str"),
         page_name=dict(type="str", default="maintenance.html"),
@@ -260,11 +260,11 @@ def main():
         module.fail_json(msg="cannot read %s: %s" % (page_path, exc))
     flag_exists = os.path.lexists(flag_path)
     if state == M.ON:
-        page_text = M.render_page(params["message"], params["title"], params["page_content"])
+        page_text = M.render_page(params["notice"], params["title"], params["page_content"])
     else:
         # Off verifies against the page that was served.
         page_text = current_page if current_page is not None else M.render_page(
-            params["message"], params["title"], params["page_content"])
+            params["notice"], params["title"], params["page_content"])
     steps = M.plan(state, page_text, current_page, flag_exists)
     actions = [k for k in ("write_page", "create_flag", "remove_flag") if steps[k]]
     out = dict(state=state, page=page_path, flag=flag_path, actions=actions, since=None)

@@ -76,7 +76,7 @@ def _mm(stack, check_mode=False, diff=False, **args):
 def test_on_serves_the_page_with_503_and_off_serves_the_app_again(stack):
     assert get(stack["lb"], "/")[0] == 200
 
-    dry = _mm(stack, check_mode=True, diff=True, state="on", message="Emergency maintenance in progress")
+    dry = _mm(stack, check_mode=True, diff=True, state="on", notice="Emergency maintenance in progress")
     assert dry["changed"] is True and dry["status"] == "ok"
     assert dry["actions"] == ["write_page", "create_flag"]
     assert "would turn maintenance on" in dry["checks"][0]["message"]
@@ -84,7 +84,7 @@ def test_on_serves_the_page_with_503_and_off_serves_the_app_again(stack):
     assert os.listdir(stack["dir"]) == []                       # check mode wrote nothing
     assert get(stack["lb"], "/")[0] == 200
 
-    on = _mm(stack, state="on", message="Emergency maintenance in progress")
+    on = _mm(stack, state="on", notice="Emergency maintenance in progress")
     assert on["changed"] is True and on["status"] == "ok", on["summary"]
     assert on["state"] == "on" and on["since"].endswith("Z")
     assert on["metrics"]["maintenance_on"] == 1.0
@@ -95,11 +95,11 @@ def test_on_serves_the_page_with_503_and_off_serves_the_app_again(stack):
         assert status == 503 and "Emergency maintenance in progress" in body, (path, status, body[:200])
     assert (stack["dir"] / "maintenance.html").read_text() == body
 
-    again = _mm(stack, state="on", message="Emergency maintenance in progress", diff=True)
+    again = _mm(stack, state="on", notice="Emergency maintenance in progress", diff=True)
     assert again["changed"] is False and again["actions"] == [] and again["diff"] == []
     assert "already on" in again["checks"][0]["message"]
 
-    reworded = _mm(stack, state="on", message="Back at 3 AM", diff=True)
+    reworded = _mm(stack, state="on", notice="Back at 3 AM", diff=True)
     assert reworded["changed"] is True and reworded["actions"] == ["write_page"]
     assert "Back at 3 AM" in reworded["diff"][0]["after"] and "Emergency" in reworded["diff"][0]["before"]
     assert "Back at 3 AM" in get(stack["lb"], "/")[1]
@@ -140,11 +140,11 @@ def test_verification_fails_when_the_url_does_not_serve_the_page(stack):
 def test_reload_command_runs_after_a_change_only(stack):
     name = stack["svc"].lb.name
     reload_cmd = ["docker", "exec", name, "nginx", "-s", "reload"]
-    on = _mm(stack, state="on", message="Reloaded", reload_command=reload_cmd)
+    on = _mm(stack, state="on", notice="Reloaded", reload_command=reload_cmd)
     assert on["status"] == "ok", on["summary"]
     assert on["actions"] == ["write_page", "create_flag", "reload"]
     assert [c for c in on["checks"] if c["name"] == "maintenance.reload"][0]["status"] == "ok"
-    again = _mm(stack, state="on", message="Reloaded", reload_command=reload_cmd)
+    again = _mm(stack, state="on", notice="Reloaded", reload_command=reload_cmd)
     assert "reload" not in again["actions"]
     assert not [c for c in again["checks"] if c["name"] == "maintenance.reload"]
     failed = _mm(stack, state="off", reload_command=["docker", "exec", "rbdep-no-such-container", "true"])
