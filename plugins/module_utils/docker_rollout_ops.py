@@ -17,6 +17,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
@@ -196,7 +197,7 @@ class Engine:
         Returns ``{id: (verdict, reason, seconds)}`` with verdict PASS or FAIL.
         """
         timeout = float(self.params.get("gate_timeout", 60))
-        interval = float(self.params.get("probe_interval", 0.25))
+        interval = float(self.params.get("probe_interval", 0.1))
         start = self.clock()
         pending = list(container_ids)
         done: Dict[str, Tuple[str, str, float]] = {}
@@ -226,7 +227,7 @@ class Engine:
     def monitor(self, container_ids: List[str]) -> Tuple[bool, int, int, str]:
         """Keep probing for ``monitor_seconds``; ``(failed, probes, failures, last_failure)``."""
         period = float(self.params.get("monitor_seconds") or 0)
-        interval = float(self.params.get("probe_interval", 0.25))
+        interval = float(self.params.get("probe_interval", 0.1))
         threshold = int(self.params.get("failure_threshold") or 1)
         probes = failures = 0
         last_failure = ""
@@ -256,8 +257,9 @@ class Engine:
 # The rollout
 # --------------------------------------------------------------------------- #
 
-def _replace_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order: str) -> Optional[str]:
-    """Replace the containers of one batch; fills each step's ``new_id``/``old_removed``/``gate``.
+def _start_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order: str) -> Optional[str]:
+    """Create and start the new containers of one batch (stop-first: after stopping the old ones)
+    and wait for their gates; fills each step's ``new_id``/``old_removed``/``gate``.
 
     Returns None when every gate passed, else the reason of the first failure.
     """
@@ -283,8 +285,12 @@ def _replace_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, orde
         step["gate"] = {"verdict": verdict, "reason": why, "seconds": round(seconds, 3)}
         if verdict != R.PASS and failure is None:
             failure = "%s: %s" % (step["name"], why)
-    if failure:
-        return failure
+    return failure
+
+
+def _finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Optional[str]:
+    """Put a batch that passed its gates in service: join the network aliases, then (start-first)
+    stop and remove the old containers and give the new ones their names. None, or what failed."""
     try:
         for step in batch:
             if step["deferred"]:
@@ -300,6 +306,27 @@ def _replace_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, orde
         except (DockerException, RequestException, OSError) as exc:
             return "engine error while removing the old %s: %s" % (step["name"], api_error_message(exc))
     return None
+
+
+class _Finisher:
+    """Finishes a batch (aliases, old containers out, names) in a background thread while the next
+    batch starts: the old container's stop is off the critical path of a start-first rollout."""
+
+    def __init__(self, engine: Engine, batch: List[Dict[str, Any]], order: str):
+        self.failure: Optional[str] = None
+        self.thread = threading.Thread(target=self._run, args=(engine, batch, order), daemon=True)
+        self.thread.start()
+
+    def _run(self, engine: Engine, batch: List[Dict[str, Any]], order: str) -> None:
+        try:
+            self.failure = _finish_batch(engine, batch, order)
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # reported like a failed step
+            self.failure = "error while finishing %s: %s: %s" % (
+                ", ".join(s["name"] for s in batch), type(exc).__name__, exc)
+
+    def join(self) -> Optional[str]:
+        self.thread.join()
+        return self.failure
 
 
 def _restore(engine: Engine, targets: List[Dict[str, Any]], order: str) -> List[Dict[str, Any]]:
@@ -436,27 +463,19 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     engine = Engine(client, params, clock=clock, sleep=sleep)
     by_name = {R.container_name(a): a for a in members}
     steps: List[Dict[str, Any]] = []
-    failure = None
+    failure: Optional[str] = None
     metrics: Dict[str, float] = {}
     out["changed"] = True
-    for number, names in enumerate(plan["batches"], 1):
-        batch = [{"name": n, "original": by_name[n], "new_id": None, "old_removed": False, "batch": number}
-                 for n in names]
-        steps.extend(batch)
-        failure = _replace_batch(engine, batch, target_ref, order)
-        if failure is None:
-            failed, probes, failures, last = engine.monitor([s["new_id"] for s in steps])
-            if float(params.get("monitor_seconds") or 0) > 0:
-                status = CRITICAL if failed else OK
-                message = ("batch %d: %d of %d probes failed (threshold %d), last: %s"
-                           % (number, failures, probes, int(params.get("failure_threshold") or 1), last)
-                           if failures else "batch %d: %d probes ok over %gs"
-                           % (number, probes, float(params["monitor_seconds"])))
-                checks.append(check("%s.monitor.batch%d" % (prefix, number), status, message,
-                                    value={"probes": probes, "failures": failures},
-                                    threshold=int(params.get("failure_threshold") or 1)))
-            if failed:
-                failure = "monitor after batch %d: %s" % (number, last)
+    monitor_seconds = float(params.get("monitor_seconds") or 0)
+    threshold = int(params.get("failure_threshold") or 1)
+    # Start-first without a monitor period: a batch that passed its gates is finished (aliases,
+    # old containers out, names) in the background while the next batch starts and passes its
+    # gates; it is joined before that batch is finished, before a rollback and at the end.
+    overlap = order == R.START_FIRST and monitor_seconds <= 0
+    finisher: Optional[_Finisher] = None
+    waiting: Optional[Tuple[List[Dict[str, Any]], int]] = None
+
+    def report(batch: List[Dict[str, Any]], number: int, why: Optional[str]) -> None:
         for step in batch:
             gate = step.get("gate") or {}
             ok = gate.get("verdict") == R.PASS and step["old_removed"]
@@ -472,7 +491,33 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                                     value=value))
             else:
                 checks.append(check("%s.%s" % (prefix, step["name"]), CRITICAL, "gate failed: %s"
-                                    % (gate.get("reason") or failure), value=value))
+                                    % (gate.get("reason") or why), value=value))
+
+    for number, names in enumerate(plan["batches"], 1):
+        batch = [{"name": n, "original": by_name[n], "new_id": None, "old_removed": False, "batch": number}
+                 for n in names]
+        steps.extend(batch)
+        failure = _start_batch(engine, batch, target_ref, order)
+        if finisher is not None and waiting is not None:
+            earlier = finisher.join()
+            report(waiting[0], waiting[1], earlier)
+            failure = earlier or failure
+            finisher, waiting = None, None
+        if failure is None and overlap and number < len(plan["batches"]):
+            finisher, waiting = _Finisher(engine, batch, order), (batch, number)
+            continue
+        if failure is None:
+            failure = _finish_batch(engine, batch, order)
+        if failure is None and monitor_seconds > 0:
+            failed, probes, failures, last = engine.monitor([s["new_id"] for s in steps])
+            message = ("batch %d: %d of %d probes failed (threshold %d), last: %s"
+                       % (number, failures, probes, threshold, last)
+                       if failures else "batch %d: %d probes ok over %gs" % (number, probes, monitor_seconds))
+            checks.append(check("%s.monitor.batch%d" % (prefix, number), CRITICAL if failed else OK, message,
+                                value={"probes": probes, "failures": failures}, threshold=threshold))
+            if failed:
+                failure = "monitor after batch %d: %s" % (number, last)
+        report(batch, number, failure)
         if failure:
             break
 

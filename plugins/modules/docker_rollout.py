@@ -23,7 +23,10 @@ description:
     What the container inherited unchanged from its old image (its ENV, CMD, HEALTHCHECK, labels)
     is left out, so the new image's own defaults apply. Anonymous volumes are not carried over.
   - With O(order=start-first) the new container starts next to the old one (named C(<name>-next)),
-    passes its gate, then the old one is stopped and removed and the new one takes its name. A
+    passes its gate, then the old one is stopped and removed and the new one takes its name.
+    Without a monitor period (O(monitor_seconds=0)) that last part runs in the background while the
+    next batch starts and passes its gates, so stopping old containers costs no time on the way;
+    it is always complete before the next batch is put in service, before a rollback and when the module returns. A
     container that publishes a fixed host port, has a fixed IP address or uses host networking
     cannot run twice, so the module falls back to stop-first and says so in a C(rollout.<service>.order) check.
   - A C(<name>-next) container left by an interrupted rollout (while C(<name>) exists) is not a member of
@@ -101,9 +104,10 @@ options:
     default: 1
   probe_interval:
     description:
-      - Seconds between two probes of the gate and of the monitor.
+      - Seconds between two probes of the gate and of the monitor (a probe is one container inspect,
+        plus the HTTP gate request once the engine reports the container healthy).
     type: float
-    default: 0.25
+    default: 0.1
   wait_health:
     description:
       - Wait for Docker's HEALTHCHECK to report healthy. When false, a running container passes the engine part of the gate.
@@ -316,7 +320,7 @@ def argument_spec():
         gate_timeout=dict(type="float", default=60),
         monitor_seconds=dict(type="float", default=0),
         failure_threshold=dict(type="int", default=1),
-        probe_interval=dict(type="float", default=0.25),
+        probe_interval=dict(type="float", default=0.1),
         wait_health=dict(type="bool", default=True),
         http_gate=dict(type="dict", options=dict(
             url=dict(type="str", required=True),

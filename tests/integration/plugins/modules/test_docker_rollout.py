@@ -1,25 +1,19 @@
 """runbook.ops.docker_rollout against the real Docker engine.
 
-A demo app (tests/integration/assets/demo_image, built from the local base image in
-three tags: v1 and v2 good, v3 whose health check fails) runs as Compose-labelled
-replicas on a user-defined bridge network, behind an nginx load balancer container
-(Debian's nginx package) that finds them through Docker's embedded DNS and a network
-alias shared by the replicas: new replicas join and removed ones leave by themselves.
-A load generator thread sends requests to the load balancer throughout each deploy.
+The demo stack (demo_stack.py): Compose-labelled replicas of the demo app (v1 and v2 good,
+v3 whose health check fails) on a user-defined bridge network, behind an nginx load
+balancer that follows their shared network alias through Docker's embedded DNS, and a
+load generator thread that sends requests to the load balancer throughout each deploy.
 """
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,20 +23,16 @@ import docker
 import pytest
 
 from tests.helpers import ModuleFailed, run_module
-
-ASSETS = Path(__file__).resolve().parents[2] / "assets" / "demo_image"
-APP_IMAGE = "runbook-ops/demo-app"
-LB_IMAGE = "runbook-ops/test-lb:1"
-HASH_LABEL = "runbook.ops.test.asset-hash"
-TEST_LABEL = "runbook.ops.test"
-ALIAS = "demo"
-
-
-def _asset_hash(*names: str) -> str:
-    digest = hashlib.sha256()
-    for name in names:
-        digest.update((ASSETS / name).read_bytes())
-    return digest.hexdigest()[:16]
+from tests.integration.plugins.modules.demo_stack import (
+    ALIAS,
+    APP_IMAGE,
+    TEST_LABEL,
+    LoadGenerator,
+    Service,
+    build_demo_images,
+    build_lb_image,
+)
+from tests.integration.plugins.modules.demo_stack import wait_for as _wait
 
 
 @pytest.fixture(scope="session")
@@ -54,166 +44,13 @@ def client():
 
 @pytest.fixture(scope="session")
 def demo_images(client) -> Dict[str, str]:
-    """The three demo tags (built once, kept for reuse; rebuilt when the assets change): tag -> image ID."""
-    wanted = _asset_hash("Dockerfile", "app.py")
-    ids = {}
-    for version, broken in (("v1", "0"), ("v2", "0"), ("v3", "1")):
-        tag = "%s:%s" % (APP_IMAGE, version)
-        stale = None
-        try:
-            image = client.images.get(tag)
-            if image.labels.get(HASH_LABEL) != wanted:
-                stale = image.id
-                raise docker.errors.ImageNotFound("stale")
-        except docker.errors.ImageNotFound:
-            image, _logs = client.images.build(path=str(ASSETS), tag=tag, pull=False, rm=True, forcerm=True,
-                                               buildargs={"APP_VERSION": version, "APP_BROKEN": broken},
-                                               labels={HASH_LABEL: wanted, TEST_LABEL: "1"})
-            if stale and stale != image.id:
-                try:
-                    client.images.remove(stale)  # the outdated build, now untagged
-                except docker.errors.APIError:
-                    pass
-        ids[version] = image.id
-    assert len(set(ids.values())) == 3
-    return ids
+    """The three demo tags: tag -> image ID."""
+    return build_demo_images(client)
 
 
 @pytest.fixture(scope="session")
 def lb_image(client) -> str:
-    """nginx from Debian's packages in the base image; the .debs are fetched with apt-get download."""
-    try:
-        client.images.get(LB_IMAGE)
-        return LB_IMAGE
-    except docker.errors.ImageNotFound:
-        pass
-    context = Path(tempfile.mkdtemp(prefix="runbook-ops-lb-"))
-    try:
-        shutil.copy(ASSETS / "lb" / "Dockerfile", context / "Dockerfile")
-        download = ["apt-get", "download", "-q", "nginx", "nginx-common"]
-        if subprocess.run(download, cwd=str(context), check=False, capture_output=True, timeout=300).returncode:
-            # A fresh machine may have no package lists yet.
-            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=300)
-            subprocess.run(download, cwd=str(context), check=True, capture_output=True, timeout=300)
-        client.images.build(path=str(context), tag=LB_IMAGE, pull=False, rm=True, forcerm=True,
-                            labels={TEST_LABEL: "1"})
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
-    return LB_IMAGE
-
-
-def _wait(predicate, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("timed out waiting for %s" % what)
-
-
-class Service:
-    """Replicas of the demo app with Compose labels on their own network, plus an nginx in front."""
-
-    def __init__(self, client, project: str, network, tmp: Path):
-        self.client = client
-        self.project = project
-        self.network = network
-        self.tmp = tmp
-        self.lb = None
-
-    @property
-    def labels(self) -> List[str]:
-        return ["com.docker.compose.project=%s" % self.project, "com.docker.compose.service=api"]
-
-    def start_replica(self, index: int, image: str, ports: Any = None):
-        name = "%s-api-%d" % (self.project, index)
-        (self.tmp / "data").mkdir(exist_ok=True)
-        container = self.client.containers.create(
-            image, name=name, detach=True,
-            labels={"com.docker.compose.project": self.project, "com.docker.compose.service": "api",
-                    "com.docker.compose.container-number": str(index), TEST_LABEL: "1", "team": "payments"},
-            environment={"CUSTOM_SETTING": "keep-me"},
-            volumes={str(self.tmp / "data"): {"bind": "/data", "mode": "ro"}},
-            restart_policy={"Name": "unless-stopped"},
-            ports=ports,
-            network=self.network.name,
-            networking_config={self.network.name: self.client.api.create_endpoint_config(aliases=[ALIAS, "api"])},
-        )
-        container.start()
-        return container
-
-    def replicas(self):
-        found = self.client.containers.list(filters={"label": self.labels})
-        return sorted(found, key=lambda c: c.name)
-
-    def wait_healthy(self, count: int):
-        def healthy():
-            items = self.replicas()
-            states = [c.attrs["State"].get("Health", {}).get("Status") for c in items]
-            return len(items) == count and all(s == "healthy" for s in states)
-        _wait(healthy, what="%d healthy replicas" % count)
-
-    def snapshot(self) -> Dict[str, Dict[str, str]]:
-        return {c.name: {"id": c.id, "image": c.attrs["Image"]} for c in self.replicas()}
-
-    def start_lb(self, lb_image: str):
-        conf = (ASSETS / "lb" / "nginx.conf.template").read_text().replace("@BACKEND@", ALIAS).replace("@PORT@", "8000")
-        path = self.tmp / "nginx.conf"
-        path.write_text(conf)
-        self.lb = self.client.containers.run(
-            lb_image, name="%s-lb" % self.project, detach=True,
-            labels={TEST_LABEL: "1", "runbook.ops.test.project": self.project},
-            volumes={str(path): {"bind": "/etc/nginx/nginx.conf", "mode": "ro"}},
-            network=self.network.name)
-        self.lb.reload()
-        address = self.lb.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
-
-        def answers():
-            try:
-                return _get(address, "/")[0] == 200
-            except OSError:
-                return False
-        _wait(answers, what="the load balancer")
-        return address
-
-
-def _get(host: str, path: str, timeout: float = 5.0):
-    conn = http.client.HTTPConnection(host, 80, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
-    finally:
-        conn.close()
-
-
-class LoadGenerator(threading.Thread):
-    """GET / on the load balancer as fast as one connection allows; records every outcome."""
-
-    def __init__(self, host: str):
-        super().__init__(daemon=True)
-        self.host = host
-        self.outcomes: List[Dict[str, Any]] = []
-        self.stopping = threading.Event()
-
-    def run(self):
-        while not self.stopping.is_set():
-            at = time.monotonic()
-            try:
-                status, body = _get(self.host, "/")
-                self.outcomes.append({"at": at, "ok": status == 200, "status": status, "body": body.strip()})
-            except (OSError, http.client.HTTPException) as exc:
-                self.outcomes.append({"at": at, "ok": False, "status": None, "body": repr(exc)})
-            time.sleep(0.01)
-
-    def stop(self):
-        self.stopping.set()
-        self.join(10)
-
-    @property
-    def failed(self) -> List[Dict[str, Any]]:
-        return [o for o in self.outcomes if not o["ok"]]
+    return build_lb_image(client)
 
 
 @pytest.fixture
@@ -224,10 +61,7 @@ def service(client, tmp_path):
     try:
         yield svc
     finally:
-        for container in client.containers.list(all=True, filters={"label": ["com.docker.compose.project=%s" % project]}):
-            container.remove(force=True)
-        for container in client.containers.list(all=True, filters={"label": ["runbook.ops.test.project=%s" % project]}):
-            container.remove(force=True)
+        svc.remove_all()
         network.remove()
 
 

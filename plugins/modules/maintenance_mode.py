@@ -1,0 +1,320 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+DOCUMENTATION = r"""
+---
+module: maintenance_mode
+short_description: Put a maintenance page in front of a web application, and take it away
+version_added: 0.1.0
+author: runbook.ops contributors (@runbook-ops)
+description:
+  - Turns maintenance mode on and off for an application behind a web server (nginx) that checks a flag file,
+    the static-site runbook's C(maintenance:enable --message) and C(maintenance:disable).
+  - With O(state=on) the module writes the maintenance page (O(page_name), with O(notice)) into O(path),
+    then creates the flag file O(flag_name) next to it. The web server answers every request with
+    C(503 Service Unavailable) and the page while the flag exists (see the nginx configuration in the notes).
+    With O(state=off) it removes the flag; the page stays for the next time.
+  - Files are written through a temporary file and a rename, page first, so the web server never serves a
+    half-written or stale page.
+  - nginx evaluates C(if (-f ...)) on every request, so no reload is needed. O(reload_command) runs a command
+    (an argument list, no shell) after a change, for servers whose configuration must be reloaded.
+  - With O(verify_url) the module then requests that URL until it answers as expected (503 with the page
+    while on; anything but the page while off) or O(verify_timeout) passes; a failure is a critical check.
+  - Idempotent; check mode reports what would change and changes nothing; C(--diff) shows the page and the flag.
+options:
+  state:
+    description:
+      - V(on) serves the maintenance page, V(off) serves the application again.
+      - Quote it in YAML (C("on")); an unquoted C(on) is read as a boolean and still understood.
+    type: str
+    choices: ["on", "off"]
+    required: true
+  path:
+    description:
+      - Directory of the maintenance page and the flag file; created when missing. The web server reads it
+        (for nginx in a container, bind-mount it into the container).
+    type: path
+    required: true
+  notice:
+    description:
+      - The message on the built-in page (HTML-escaped), the runbook's C(maintenance:enable --message).
+    type: str
+    default: We are performing scheduled maintenance. Please try again in a few minutes.
+  title:
+    description:
+      - The title and heading of the built-in page (HTML-escaped).
+    type: str
+    default: Down for maintenance
+  page_content:
+    description:
+      - A complete page to serve instead of the built-in one (written verbatim; use a Jinja template for variables).
+    type: str
+  page_name:
+    description:
+      - File name of the page inside O(path).
+    type: str
+    default: maintenance.html
+  flag_name:
+    description:
+      - File name of the flag inside O(path); the web server's configuration tests for it.
+    type: str
+    default: maintenance.on
+  reload_command:
+    description:
+      - Command run after a change, as a list of arguments without a shell, for example
+        V([nginx, -s, reload]) or V([docker, exec, lb, nginx, -s, reload]). Not needed with the
+        C(if (-f ...)) configuration. A non-zero exit is a critical check.
+    type: list
+    elements: str
+  verify_url:
+    description:
+      - URL in front of the application (the load balancer) to verify the switch with. On, it must answer 503
+        with the page; off, anything but the page.
+    type: str
+  verify_timeout:
+    description:
+      - Seconds O(verify_url) has to answer as expected.
+    type: float
+    default: 10
+  validate_certs:
+    description:
+      - Verify the TLS certificate of an C(https) O(verify_url).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Reports what would change (and the diff) and changes nothing; no command, no verification.
+    support: full
+  diff_mode:
+    description: The page's text before and after, and the flag's presence.
+    support: full
+notes:
+  - "nginx, in the C(server) in front of the application (the flag directory here is C(/var/www/maintenance)):"
+  - "C(error_page 503 @maintenance;)"
+  - "C(location / { if (-f /var/www/maintenance/maintenance.on) { return 503; } proxy_pass http://app; })"
+  - "C(location @maintenance { root /var/www/maintenance; rewrite ^ /maintenance.html break;
+    add_header Retry-After 300 always; add_header Cache-Control no-store always; })"
+  - The same snippet, commented, is in the README (Maintenance mode).
+seealso:
+  - module: runbook.ops.http_check
+"""
+
+EXAMPLES = r"""
+- name: Maintenance on, with the runbook's message, verified through the load balancer
+  runbook.ops.maintenance_mode:
+    state: "on"
+    path: /var/www/maintenance
+    notice: Emergency maintenance in progress
+    verify_url: http://127.0.0.1/
+
+- name: Maintenance off
+  runbook.ops.maintenance_mode:
+    state: "off"
+    path: /var/www/maintenance
+    verify_url: http://127.0.0.1/
+
+- name: nginx in a container whose configuration must be reloaded
+  runbook.ops.maintenance_mode:
+    state: "on"
+    path: /srv/lb/maintenance
+    reload_command: [docker, exec, finchat-lb, nginx, -s, reload]
+"""
+
+RETURN = r"""
+schema:
+  description: Result schema identifier.
+  returned: always
+  type: str
+  sample: runbook.ops/result/v1
+status:
+  description: V(critical) when a file could not be written, the reload failed or the verification failed; else V(ok).
+  returned: always
+  type: str
+  sample: ok
+severity:
+  description: P1 for a failure, P3 when all is ok.
+  returned: always
+  type: str
+  sample: P3
+summary:
+  description: One line for people.
+  returned: always
+  type: str
+  sample: "maintenance: 2 checks ok"
+checks:
+  description:
+    - C(maintenance.state) (on or off, since when; what changed or would change), C(maintenance.reload) when
+      O(reload_command) ran, C(maintenance.verify) when O(verify_url) was checked.
+  returned: always
+  type: list
+  elements: dict
+metrics:
+  description: C(maintenance_on) (1 or 0, the state after the run; the current one in check mode).
+  returned: always
+  type: dict
+state:
+  description: The state after the run (in check mode, the state it would have).
+  returned: always
+  type: str
+  sample: "on"
+since:
+  description: When maintenance was turned on (UTC, the flag's modification time); null while off.
+  returned: always
+  type: str
+  sample: "2026-11-22T02:00:00Z"
+page:
+  description: Path of the maintenance page.
+  returned: always
+  type: str
+  sample: /var/www/maintenance/maintenance.html
+flag:
+  description: Path of the flag file.
+  returned: always
+  type: str
+  sample: /var/www/maintenance/maintenance.on
+actions:
+  description: What was done (or would be in check mode) among V(write_page), V(create_flag), V(remove_flag), V(reload).
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.runbook.ops.plugins.module_utils import maintenance as M
+from ansible_collections.runbook.ops.plugins.module_utils.http_probe import EndpointError, fetch, normalize_endpoint
+from ansible_collections.runbook.ops.plugins.module_utils.result import CRITICAL, OK, build, check
+
+
+def argument_spec():
+    return dict(
+        state=dict(type="str", choices=["on", "off"], required=True),
+        path=dict(type="path", required=True),
+        notice=dict(type="str", default=M.DEFAULT_MESSAGE),
+        title=dict(type="str", default=M.DEFAULT_TITLE),
+        page_content=dict(type="str"),
+        page_name=dict(type="str", default="maintenance.html"),
+        flag_name=dict(type="str", default="maintenance.on"),
+        reload_command=dict(type="list", elements="str"),
+        verify_url=dict(type="str"),
+        verify_timeout=dict(type="float", default=10),
+        validate_certs=dict(type="bool", default=True),
+    )
+
+
+def verify(url, state, page_text, timeout, validate_certs, interval=0.25):
+    """Request ``url`` until it answers as ``state`` wants or ``timeout`` passes: a check."""
+    endpoint = normalize_endpoint({"name": "maintenance", "url": url, "status_codes": list(range(100, 600)),
+                                   "timeout": 2.0, "validate_certs": validate_certs, "follow_redirects": False})
+    deadline = time.monotonic() + timeout
+    attempts = 0
+    while True:
+        attempts += 1
+        verdict = M.verify_verdict(state, fetch(endpoint), page_text)
+        if verdict["passed"] or time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    message = "%s %s" % (url, verdict["message"])
+    if not verdict["passed"]:
+        message += " after %gs" % timeout
+    return check("maintenance.verify", OK if verdict["passed"] else CRITICAL, message,
+                 value={"url": url, "attempts": attempts})
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    state = params["state"]
+    try:
+        M.validate_name(params["page_name"], "page_name")
+        M.validate_name(params["flag_name"], "flag_name")
+    except M.MaintenanceError as exc:
+        module.fail_json(msg=str(exc))
+    if params["verify_timeout"] <= 0:
+        module.fail_json(msg="verify_timeout must be positive, got %s" % params["verify_timeout"])
+    if params["reload_command"] is not None and not [a for a in params["reload_command"] if a]:
+        module.fail_json(msg="reload_command must name a command")
+    if params["verify_url"]:
+        try:
+            normalize_endpoint({"name": "maintenance", "url": params["verify_url"]})
+        except EndpointError as exc:
+            module.fail_json(msg="verify_url: %s" % exc)
+    directory = params["path"]
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        module.fail_json(msg="path %s exists and is not a directory" % directory)
+    page_path = os.path.join(directory, params["page_name"])
+    flag_path = os.path.join(directory, params["flag_name"])
+
+    try:
+        current_page = M.read_text(page_path)
+    except OSError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (page_path, exc))
+    flag_exists = os.path.lexists(flag_path)
+    if state == M.ON:
+        page_text = M.render_page(params["notice"], params["title"], params["page_content"])
+    else:
+        # Off verifies against the page that was served.
+        page_text = current_page if current_page is not None else M.render_page(
+            params["notice"], params["title"], params["page_content"])
+    steps = M.plan(state, page_text, current_page, flag_exists)
+    actions = [k for k in ("write_page", "create_flag", "remove_flag") if steps[k]]
+    out = dict(state=state, page=page_path, flag=flag_path, actions=actions, since=None)
+    if module._diff:  # pylint: disable=protected-access
+        out["diff"] = M.diff(steps, page_path, flag_path, page_text, current_page, flag_exists)
+
+    checks = []
+    if module.check_mode:
+        word = "would turn maintenance %s" % state if steps["changed"] else "maintenance already %s" % state
+        if actions:
+            word += " (%s)" % ", ".join(a.replace("_", " ") for a in actions)
+        out["since"] = M.since(flag_path) if state == M.ON else None
+        checks.append(check("maintenance.state", OK, "%s: %s" % (word, page_path), value=state))
+        result = build(checks, {"maintenance_on": 1.0 if flag_exists else 0.0}, subject="maintenance")
+        module.exit_json(changed=steps["changed"], **dict(result, **out))
+
+    try:
+        M.apply_plan(steps, directory, page_path, flag_path, page_text)
+    except OSError as exc:
+        checks.append(check("maintenance.state", CRITICAL, "cannot turn maintenance %s in %s: %s"
+                            % (state, directory, exc), value=state))
+        result = build(checks, {"maintenance_on": 1.0 if os.path.lexists(flag_path) else 0.0},
+                       subject="maintenance")
+        module.exit_json(changed=False, **dict(result, **out))
+    out["since"] = M.since(flag_path) if state == M.ON else None
+    if steps["changed"]:
+        message = "maintenance turned %s (%s)" % (state, ", ".join(a.replace("_", " ") for a in actions))
+    else:
+        message = "maintenance already %s" % state
+    if state == M.ON:
+        message += " since %s, page %s" % (out["since"], page_path)
+    checks.append(check("maintenance.state", OK, message, value=state))
+
+    if steps["changed"] and params["reload_command"]:
+        rc, _stdout, stderr = module.run_command(params["reload_command"], use_unsafe_shell=False)
+        command = " ".join(params["reload_command"])
+        if rc == 0:
+            checks.append(check("maintenance.reload", OK, "%s: done" % command, value=rc))
+        else:
+            checks.append(check("maintenance.reload", CRITICAL, "%s exited %s: %s"
+                                % (command, rc, (stderr or "").strip()[-300:] or "no output"), value=rc))
+        out["actions"] = actions + ["reload"]
+
+    if params["verify_url"]:
+        checks.append(verify(params["verify_url"], state, page_text, params["verify_timeout"],
+                             params["validate_certs"]))
+
+    result = build(checks, {"maintenance_on": 1.0 if state == M.ON else 0.0}, subject="maintenance")
+    module.exit_json(changed=steps["changed"], **dict(result, **out))
+
+
+if __name__ == "__main__":
+    main()
