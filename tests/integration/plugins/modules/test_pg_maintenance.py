@@ -31,6 +31,7 @@ INSERT INTO public.locked_t SELECT generate_series(1, 100);
 CREATE TABLE public.big_t (id int PRIMARY KEY, payload text) WITH (autovacuum_enabled = false);
 INSERT INTO public.big_t SELECT g, md5(g::text) FROM generate_series(1, 200000) g;
 CREATE INDEX big_t_payload ON public.big_t (payload);
+CREATE TABLE "Mixed Case"."No ""Overlap"" T" (r int4range, EXCLUDE USING gist (r WITH &&));
 """
 
 BLOAT = r"""
@@ -222,6 +223,47 @@ def test_reindex_bloated_indexes_concurrently(db):
     _first, oids_after = snapshot(db)
     assert oids_after[("select", "Mixed Idx")] != oids_before[("select", "Mixed Idx")]
     assert oids_after[("public", "big_t_payload")] == oids_before[("public", "big_t_payload")]
+
+
+REINDEXABLE = """
+SELECT n.nspname, c.relname, c.oid FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class t ON t.oid = i.indrelid
+LEFT JOIN pg_class o ON o.reltoastrelid = t.oid
+JOIN pg_namespace own ON own.oid = coalesce(o.relnamespace, t.relnamespace)
+WHERE own.nspname !~ '^pg_' AND own.nspname <> 'information_schema' AND i.indisvalid
+"""
+
+
+def test_reindex_database_scope_one_index_at_a_time(db):
+    """Every user and TOAST index, hostile names quoted, each its own REINDEX INDEX CONCURRENTLY;
+    the exclusion constraint's index (which cannot be rebuilt concurrently) is skipped."""
+    params = args(db, operations=["reindex", "drop_invalid_indexes"], reindex_database=True, lock_timeout=1)
+    before = snapshot(db)
+    plan = run_module("pg_maintenance", params, check_mode=True)
+    assert plan["changed"] is False and plan["actions"] == []
+    assert snapshot(db) == before
+    all_valid = {(r[0], r[1]): r[2] for r in query(db, REINDEXABLE)}
+    exclusion = [k for k in all_valid if k[1].startswith("No ")]
+    assert len(exclusion) == 1
+    sqls = [p["sql"] for p in plan["plan"]]
+    assert 'REINDEX INDEX CONCURRENTLY "select"."Mixed Idx"' in sqls
+    assert 'REINDEX INDEX CONCURRENTLY "select"."we""ird tab_pkey"' in sqls
+    assert 'REINDEX INDEX CONCURRENTLY "Mixed Case"."Orders Table_pkey"' in sqls
+    toast = [p for p in plan["plan"] if p["schema"] == "pg_toast"]
+    assert toast and all(p["sql"].startswith('REINDEX INDEX CONCURRENTLY "pg_toast"."pg_toast_') for p in toast)
+    assert 'TOAST index of select.we"ird tab' in {p["reason"].split("(", 1)[1].rstrip(")") for p in toast}
+    planned = {(p["schema"], p["name"]) for p in plan["plan"]}
+    assert planned == set(all_valid) - set(exclusion)
+    result = run_module("pg_maintenance", params)
+    assert result["changed"] is True and result["status"] == "ok", result["summary"]
+    assert all(a["status"] == "done" and a["size_after"] > 0 for a in result["actions"])
+    after = {(r[0], r[1]): r[2] for r in query(db, REINDEXABLE)}
+    # REINDEX CONCURRENTLY swaps in a new index under the old name: new OIDs, same names.
+    assert set(after) == set(all_valid)
+    assert all(after[k] != all_valid[k] for k in planned)
+    assert after[exclusion[0]] == all_valid[exclusion[0]]
+    assert query(db, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")[0][0] == 0
 
 
 def _cancel_reindex_half_way(db, index):
