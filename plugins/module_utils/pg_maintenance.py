@@ -380,7 +380,7 @@ def _database_reindex(index_rows: Sequence[Mapping[str, Any]], cfg: Mapping[str,
             and not r.get("is_exclusion") and owner(r) not in rewritten]
     rows.sort(key=lambda r: (owner(r), r["schema"] == "pg_toast", r["name"]))
     return [{"kind": "index", "action": "reindex_index", "schema": r["schema"], "name": r["name"],
-             "table": r["table"],
+             "table": r["table"], "owner_schema": owner(r)[0], "owner_table": owner(r)[1],
              "reason": "reindex_database (%s index of %s)" % ("TOAST" if r["schema"] == "pg_toast" else "user",
                                                               display_name(*owner(r)))}
             for r in rows]
@@ -392,7 +392,9 @@ def plan(
     cfg: Mapping[str, Any],
     settings: Optional[Mapping[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
-    """The ordered list of actions: leftover drops first, then tables, then indexes.
+    """The ordered list of actions: leftover drops first, then per table its REINDEX
+    statements followed by its VACUUM / ANALYZE (see ``reindex_first``), then the
+    REINDEX of tables that need nothing else.
 
     With explicit ``tables`` / ``indexes`` only those objects are handled and the
     requested operations run on them without thresholds. Raises PlanError for a listed
@@ -449,7 +451,7 @@ def plan(
                                     % display_name(schema, name))
                 actions.append({"kind": "index", "action": "reindex_index", "schema": schema, "name": name,
                                 "table": row["table"], "reason": "listed in indexes"})
-        return actions
+        return reindex_first(actions)
 
     for row in table_rows:
         if not _in_schemas(row["schema"], cfg):
@@ -480,7 +482,42 @@ def plan(
                             "name": row["name"], "table": row["table"],
                             "reason": "estimated btree bloat %.0f%% >= %.0f%% (approximate)"
                                       % (bloat * 100, cfg["index_bloat_ratio"] * 100)})
-    return actions
+    return reindex_first(actions)
+
+
+def _owning_table(action: Mapping[str, Any], toast_owners: Mapping[Tuple[str, str], Tuple[str, str]]) -> Tuple[str, str]:
+    key = (action["schema"], action["table"])
+    return toast_owners.get(key, key)
+
+
+def reindex_first(actions: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Move each table's REINDEX statements in front of its VACUUM.
+
+    VACUUM removes the pointers to dead tuples from every index of the table, which means
+    reading each index whole. When those indexes are rebuilt in the same run anyway, doing
+    the REINDEX first lets VACUUM read the small fresh copies instead of the bloated ones
+    it would clean and then throw away (the rebuilt index holds no dead entries, VACUUM
+    still removes the dead heap tuples). Drops of leftovers stay first; VACUUM FULL is
+    never paired with a REINDEX (it rebuilds the indexes itself).
+    """
+    toast_owners = {(a["schema"], a["table"]): (a["owner_schema"], a["owner_table"])
+                    for a in actions if a.get("owner_schema")}
+    reindex = {}
+    for item in actions:
+        if item["action"] in ("reindex_index", "reindex_table"):
+            reindex.setdefault(_owning_table(item, toast_owners), []).append(item)
+    out: List[Dict[str, Any]] = []
+    for item in actions:
+        if item["action"] in ("reindex_index", "reindex_table"):
+            continue
+        key = (item["schema"], item["table"])
+        if item["kind"] == "table" and not item["action"].startswith("vacuum_full"):
+            out.extend(reindex.pop(key, []))
+        out.append(item)
+    for item in actions:
+        if item["action"] in ("reindex_index", "reindex_table") and _owning_table(item, toast_owners) in reindex:
+            out.append(item)
+    return out
 
 
 # --------------------------------------------------------------------------- SQL

@@ -97,7 +97,7 @@ def test_plan_order_and_actions():
                       SETTINGS)
     assert [(p["action"], p["name"]) for p in planned] == [
         ("drop_invalid_index", "Mixed Idx_ccnew"), ("drop_invalid_index", "Mixed Idx_ccold1"),
-        ("vacuum_analyze", 'we"ird tab'), ("reindex_index", "Mixed Idx")]
+        ("reindex_index", "Mixed Idx"), ("vacuum_analyze", 'we"ird tab')]
     # A leftover whose REINDEX is still running is left alone.
     busy = dict(LEFTOVER, reindex_in_progress=True)
     assert pm.plan([], [busy], cfg(), SETTINGS) == []
@@ -110,8 +110,8 @@ def test_plan_order_and_actions():
 def test_explicit_lists():
     planned = pm.plan([CLEAN, BLOATED], [BLOATED_INDEX], cfg(tables=["clean_one"], operations=["vacuum", "reindex"]),
                       SETTINGS)
-    assert [(p["action"], p["reason"]) for p in planned] == [("vacuum", "listed in tables"),
-                                                             ("reindex_table", "listed in tables")]
+    assert [(p["action"], p["reason"]) for p in planned] == [("reindex_table", "listed in tables"),
+                                                             ("vacuum", "listed in tables")]
     planned = pm.plan([], [BLOATED_INDEX], cfg(indexes=["select.Mixed Idx"], operations=["reindex"]), SETTINGS)
     assert [p["action"] for p in planned] == ["reindex_index"]
     with pytest.raises(pm.PlanError, match="public.nope does not exist"):
@@ -299,6 +299,16 @@ def test_reindex_database_is_one_concurrent_reindex_per_valid_index():
     # Without reindex_database a TOAST index (no statistics) is never picked by bloat.
     assert [p["name"] for p in pm.plan([], rows, cfg(operations=["reindex"], min_index_size=0), SETTINGS)] == [
         "Mixed Idx"]
+
+
+def test_reindex_runs_before_the_vacuum_of_the_same_table():
+    other = dict(BLOATED, schema="public", name="other")
+    other_index = dict(BLOATED_INDEX, schema="public", name="other_idx", table="other")
+    lone_index = dict(BLOATED_INDEX, schema="public", name="lone_idx", table="lone")
+    planned = pm.plan([BLOATED, other], [lone_index, BLOATED_INDEX, other_index, TOAST_INDEX],
+                      cfg(operations=["vacuum", "analyze", "reindex"], reindex_database=True), SETTINGS)
+    assert [p["name"] for p in planned] == [
+        "Mixed Idx", "pg_toast_16390_index", 'we"ird tab', "other_idx", "other", "lone_idx"]
 
 
 def test_reindex_database_config_errors():
