@@ -27,6 +27,8 @@ description:
   - REINDEX INDEX CONCURRENTLY (operation C(reindex)) for btree indexes whose estimated bloat passes
     O(index_bloat_ratio) and that are at least O(min_index_size) bytes. The bloat estimate is the well-known
     approximation from pg_class and pg_stats, not an exact measure (pgstattuple is exact but scans).
+  - When a table gets both, its REINDEX statements run before its VACUUM, so that VACUUM reads the small
+    rebuilt indexes rather than the bloated ones it would clean and that are rebuilt anyway.
   - With O(reindex_database=true) and C(reindex) in O(operations), every index of the database is rebuilt
     (the scope of C(REINDEX DATABASE CONCURRENTLY)), as one C(REINDEX INDEX CONCURRENTLY) per index; see
     O(reindex_database) for why.
