@@ -52,6 +52,10 @@ def sizes(pg, db):
     return out
 
 
+def dead(pg, db, name):
+    return pg.psql("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = '%s'" % name, database=db).strip()
+
+
 def pgbench(pg, seconds, logdir):
     dsn = pg.dsn()
     env = dict(os.environ, PGPASSWORD=dsn["login_password"])
@@ -105,9 +109,13 @@ def main():
         build(pg, "blanket", opts.rows)
         before = sizes(pg, "planned"), sizes(pg, "blanket")
         measured(pg, lambda: time.sleep(0), "alone", base)
-        planned = measured(pg, lambda: run_module("pg_maintenance", dict(
-            pg.dsn(database="planned"), operations=["vacuum", "analyze", "reindex", "drop_invalid_indexes"])),
-            "planned", base)
+        runs = []
+
+        def planned_run():
+            runs.append(run_module("pg_maintenance", dict(
+                pg.dsn(database="planned"), operations=["vacuum", "analyze", "reindex", "drop_invalid_indexes"])))
+
+        planned = measured(pg, planned_run, "planned", base)
 
         def blanket():
             pg.psql("VACUUM ANALYZE", database="blanket")
@@ -115,9 +123,17 @@ def main():
 
         whole = measured(pg, blanket, "blanket", base)
         after = sizes(pg, "planned"), sizes(pg, "blanket")
+        # Where the planned run spent its time: each statement, and the rest (module start-up,
+        # connection, catalog reads and planning, size probes).
+        statements = 0.0
+        for item in runs[0]["actions"]:
+            statements += item["duration_seconds"]
+            print("  planned %-48s %.2fs" % (item["sql"], item["duration_seconds"]))
+        print("  planned overhead (start-up, connect, catalog, plan, sizes) %.2fs" % (planned - statements))
         for name in BLOATED:
-            print("%s: planned %d -> %d bytes, blanket %d -> %d bytes" % (
-                name, before[0][name], after[0][name], before[1][name], after[1][name]))
+            print("%s: planned %d -> %d bytes, %s dead tuples; blanket %d -> %d bytes, %s dead tuples" % (
+                name, before[0][name], after[0][name], dead(pg, "planned", name), before[1][name], after[1][name],
+                dead(pg, "blanket", name)))
         print("ratio: %.1fx" % (whole / planned))
     finally:
         pg.stop()

@@ -13,7 +13,12 @@ The planner decides per table and per index:
   or the last (auto)analyze is older than ``analyze_max_age_hours`` while rows changed;
 * VACUUM FULL (only inside a declared maintenance window) when the estimated table bloat
   passes ``table_bloat_ratio``;
-* REINDEX INDEX CONCURRENTLY when the estimated btree bloat passes ``index_bloat_ratio``.
+* REINDEX INDEX CONCURRENTLY when the estimated btree bloat passes ``index_bloat_ratio``,
+  or for every user index (TOAST indexes of user tables included) with
+  ``reindex_database``: the database scope is run as one REINDEX INDEX CONCURRENTLY per
+  index rather than one REINDEX DATABASE CONCURRENTLY, so that each index gets its own
+  lock_timeout, retries and leftover cleanup and the plan lists every statement
+  (see ``plan``).
   The estimate is the well-known approximation from pg_class and pg_stats (page header,
   special space, tuple headers, average key widths, fillfactor); it is NOT exact
   (pgstattuple is, but it scans the index);
@@ -77,6 +82,7 @@ DEFAULT_CONFIG = {
     "min_index_size": 1048576,
     "table_bloat_ratio": 0.5,
     "min_table_size": 1048576,
+    "reindex_database": False,
 }
 
 
@@ -174,6 +180,13 @@ def normalize_config(params: Mapping[str, Any]) -> Dict[str, Any]:
             raise PlanError("%s must be positive, got %s" % (key, cfg[key]))
     cfg["tables"] = [split_qualified(t) for t in (cfg["tables"] or [])]
     cfg["indexes"] = [split_qualified(t) for t in (cfg["indexes"] or [])]
+    cfg["reindex_database"] = bool(cfg["reindex_database"])
+    if cfg["reindex_database"]:
+        if "reindex" not in ops:
+            raise PlanError("reindex_database needs reindex in operations")
+        if cfg["tables"] or cfg["indexes"]:
+            raise PlanError("reindex_database covers every index of the database: do not combine it with "
+                            "tables or indexes")
     cfg["schemas"] = list(cfg["schemas"] or [])
     return cfg
 
@@ -346,13 +359,42 @@ def _in_schemas(schema: str, cfg: Mapping[str, Any]) -> bool:
     return not cfg.get("schemas") or schema in cfg["schemas"]
 
 
+def owner(row: Mapping[str, Any]) -> Tuple[str, str]:
+    """(schema, table) of the user table an index belongs to; for an index of a TOAST table
+    that is the table owning the TOAST table, not ``pg_toast.pg_toast_<oid>``."""
+    return row.get("owner_schema") or row["schema"], row.get("owner_table") or row["table"]
+
+
+def _database_reindex(index_rows: Sequence[Mapping[str, Any]], cfg: Mapping[str, Any],
+                      rewritten: Any) -> List[Dict[str, Any]]:
+    """REINDEX DATABASE CONCURRENTLY as one REINDEX INDEX CONCURRENTLY per user index.
+
+    Same coverage as the server's command (user indexes and the TOAST indexes of user
+    tables; never system catalogs, which cannot be reindexed concurrently; indexes of
+    exclusion constraints are skipped, as the server skips them), but every index is its
+    own statement with its own lock_timeout and retries, a failure costs one index (its
+    INVALID copy is dropped at once) instead of aborting the rest, and the plan shows each.
+    INVALID indexes are left out: leftovers of failed runs are dropped instead.
+    """
+    rows = [r for r in index_rows if _in_schemas(owner(r)[0], cfg) and r.get("is_valid", True)
+            and not r.get("is_exclusion") and owner(r) not in rewritten]
+    rows.sort(key=lambda r: (owner(r), r["schema"] == "pg_toast", r["name"]))
+    return [{"kind": "index", "action": "reindex_index", "schema": r["schema"], "name": r["name"],
+             "table": r["table"], "owner_schema": owner(r)[0], "owner_table": owner(r)[1],
+             "reason": "reindex_database (%s index of %s)" % ("TOAST" if r["schema"] == "pg_toast" else "user",
+                                                              display_name(*owner(r)))}
+            for r in rows]
+
+
 def plan(
     table_rows: Sequence[Mapping[str, Any]],
     index_rows: Sequence[Mapping[str, Any]],
     cfg: Mapping[str, Any],
     settings: Optional[Mapping[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
-    """The ordered list of actions: leftover drops first, then tables, then indexes.
+    """The ordered list of actions: leftover drops first, then per table its REINDEX
+    statements followed by its VACUUM / ANALYZE (see ``reindex_first``), then the
+    REINDEX of tables that need nothing else.
 
     With explicit ``tables`` / ``indexes`` only those objects are handled and the
     requested operations run on them without thresholds. Raises PlanError for a listed
@@ -366,11 +408,11 @@ def plan(
 
     if "drop_invalid_indexes" in ops:
         for row in index_rows:
-            if not _in_schemas(row["schema"], cfg) or row.get("is_valid", True):
+            if not _in_schemas(owner(row)[0], cfg) or row.get("is_valid", True):
                 continue
             if not LEFTOVER_INDEX.search(row["name"]):
                 continue
-            if explicit and (row["schema"], row["table"]) not in cfg["tables"] and not any(
+            if explicit and owner(row) not in cfg["tables"] and not any(
                     (row["schema"], LEFTOVER_INDEX.sub("", row["name"])) == ix for ix in cfg["indexes"]):
                 continue
             if row.get("reindex_in_progress"):
@@ -380,7 +422,7 @@ def plan(
                             "reason": "INVALID index left by a failed REINDEX CONCURRENTLY"})
 
     tables = {(r["schema"], r["name"]): r for r in table_rows}
-    indexes = {(r["schema"], r["name"]): r for r in index_rows}
+    indexes = {(r["schema"], r["name"]): r for r in index_rows if r["schema"] != "pg_toast"}
     if explicit:
         for key in cfg.get("tables") or []:
             if key not in tables:
@@ -409,7 +451,7 @@ def plan(
                                     % display_name(schema, name))
                 actions.append({"kind": "index", "action": "reindex_index", "schema": schema, "name": name,
                                 "table": row["table"], "reason": "listed in indexes"})
-        return actions
+        return reindex_first(actions)
 
     for row in table_rows:
         if not _in_schemas(row["schema"], cfg):
@@ -418,8 +460,12 @@ def plan(
         if action:
             actions.append(action)
     rewritten = {(a["schema"], a["table"]) for a in actions if a["action"].startswith("vacuum_full")}
-    if "reindex" in ops:
+    if "reindex" in ops and cfg.get("reindex_database"):
+        actions.extend(_database_reindex(index_rows, cfg, rewritten))
+    elif "reindex" in ops:
         for row in index_rows:
+            if row["schema"] == "pg_toast":  # no statistics for TOAST keys: no estimate
+                continue
             if not _in_schemas(row["schema"], cfg) or not row.get("is_valid", True):
                 continue
             if (row["schema"], row["table"]) in rewritten:  # VACUUM FULL rebuilds its indexes
@@ -436,7 +482,42 @@ def plan(
                             "name": row["name"], "table": row["table"],
                             "reason": "estimated btree bloat %.0f%% >= %.0f%% (approximate)"
                                       % (bloat * 100, cfg["index_bloat_ratio"] * 100)})
-    return actions
+    return reindex_first(actions)
+
+
+def _owning_table(action: Mapping[str, Any], toast_owners: Mapping[Tuple[str, str], Tuple[str, str]]) -> Tuple[str, str]:
+    key = (action["schema"], action["table"])
+    return toast_owners.get(key, key)
+
+
+def reindex_first(actions: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """Move each table's REINDEX statements in front of its VACUUM.
+
+    VACUUM removes the pointers to dead tuples from every index of the table, which means
+    reading each index whole. When those indexes are rebuilt in the same run anyway, doing
+    the REINDEX first lets VACUUM read the small fresh copies instead of the bloated ones
+    it would clean and then throw away (the rebuilt index holds no dead entries, VACUUM
+    still removes the dead heap tuples). Drops of leftovers stay first; VACUUM FULL is
+    never paired with a REINDEX (it rebuilds the indexes itself).
+    """
+    toast_owners = {(a["schema"], a["table"]): (a["owner_schema"], a["owner_table"])
+                    for a in actions if a.get("owner_schema")}
+    reindex = {}
+    for item in actions:
+        if item["action"] in ("reindex_index", "reindex_table"):
+            reindex.setdefault(_owning_table(item, toast_owners), []).append(item)
+    out: List[Dict[str, Any]] = []
+    for item in actions:
+        if item["action"] in ("reindex_index", "reindex_table"):
+            continue
+        key = (item["schema"], item["table"])
+        if item["kind"] == "table" and not item["action"].startswith("vacuum_full"):
+            out.extend(reindex.pop(key, []))
+        out.append(item)
+    for item in actions:
+        if item["action"] in ("reindex_index", "reindex_table") and _owning_table(item, toast_owners) in reindex:
+            out.append(item)
+    return out
 
 
 # --------------------------------------------------------------------------- SQL
@@ -537,6 +618,29 @@ WHERE t.relkind IN ('r', 'm')
 ORDER BY n.nspname, t.relname, c.relname
 """
 
+# The indexes of the TOAST tables of user tables (REINDEX DATABASE covers them too), with the
+# user table that owns each TOAST table.
+TOAST_INDEXES_SQL = """
+SELECT tn.nspname AS schema, c.relname AS name, tt.relname AS "table", c.oid::bigint AS oid,
+       i.indisvalid AS is_valid, i.indisunique AS is_unique, false AS is_primary, false AS is_partial,
+       am.amname, c.reloptions, c.reltuples::float8 AS index_reltuples, tt.reltuples::float8 AS table_reltuples,
+       c.relpages::bigint * current_setting('block_size')::bigint AS index_bytes, false AS is_exclusion,
+       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p
+               WHERE p.relid IN (tt.oid, t.oid)) AS reindex_in_progress,
+       NULL::float8 AS key_width, NULL::float8 AS max_null_frac, NULL::bigint AS idx_scan,
+       n.nspname AS owner_schema, t.relname AS owner_table
+FROM pg_catalog.pg_class t
+JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+JOIN pg_catalog.pg_class tt ON tt.oid = t.reltoastrelid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = tt.relnamespace
+JOIN pg_catalog.pg_index i ON i.indrelid = tt.oid
+JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+JOIN pg_catalog.pg_am am ON am.oid = c.relam
+WHERE t.relkind IN ('r', 'm') AND t.reltoastrelid <> 0
+  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
+ORDER BY n.nspname, t.relname, c.relname
+"""
+
 TABLE_SIZE_SQL = """
 SELECT pg_catalog.pg_total_relation_size(c.oid) FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s
@@ -554,12 +658,18 @@ def fetch_dicts(cursor, query: str, args: Any = None) -> List[Dict[str, Any]]:
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
-def collect(conn) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]], Dict[str, Any]]:
-    """Read the stats rows the planner needs (read-only catalog queries)."""
+def collect(conn, toast: bool = False) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]], Dict[str, Any]]:
+    """Read the stats rows the planner needs (read-only catalog queries).
+
+    With ``toast`` the indexes of user tables' TOAST tables follow the user indexes
+    (schema ``pg_toast``, ``owner_schema`` / ``owner_table`` naming the user table).
+    """
     with conn.cursor() as cur:
         settings = {r["name"]: r["setting"] for r in fetch_dicts(cur, SETTINGS_SQL)}
         tables = fetch_dicts(cur, TABLES_SQL)
         indexes = fetch_dicts(cur, INDEXES_SQL)
+        if toast:
+            indexes += fetch_dicts(cur, TOAST_INDEXES_SQL)
     return tables, indexes, settings
 
 
@@ -657,7 +767,7 @@ def execute_action(
 def leftover_indexes_for(conn, schema: str, table: str) -> List[Dict[str, Any]]:
     """INVALID *_ccnew / *_ccold indexes of one table (after a failed REINDEX CONCURRENTLY)."""
     with conn.cursor() as cur:
-        rows = fetch_dicts(cur, INDEXES_SQL)
+        rows = fetch_dicts(cur, INDEXES_SQL) + fetch_dicts(cur, TOAST_INDEXES_SQL)
     return [{"kind": "index", "action": "drop_invalid_index", "schema": r["schema"], "name": r["name"],
              "table": r["table"], "reason": "INVALID index left by the failed REINDEX CONCURRENTLY above"}
             for r in rows if r["schema"] == schema and r["table"] == table and not r["is_valid"]

@@ -27,6 +27,11 @@ description:
   - REINDEX INDEX CONCURRENTLY (operation C(reindex)) for btree indexes whose estimated bloat passes
     O(index_bloat_ratio) and that are at least O(min_index_size) bytes. The bloat estimate is the well-known
     approximation from pg_class and pg_stats, not an exact measure (pgstattuple is exact but scans).
+  - When a table gets both, its REINDEX statements run before its VACUUM, so that VACUUM reads the small
+    rebuilt indexes rather than the bloated ones it would clean and that are rebuilt anyway.
+  - With O(reindex_database=true) and C(reindex) in O(operations), every index of the database is rebuilt
+    (the scope of C(REINDEX DATABASE CONCURRENTLY)), as one C(REINDEX INDEX CONCURRENTLY) per index; see
+    O(reindex_database) for why.
   - Drops (DROP INDEX CONCURRENTLY, operation C(drop_invalid_indexes)) the INVALID indexes named C(*_ccnew*)
     or C(*_ccold*) that a failed REINDEX CONCURRENTLY leaves behind, unless a REINDEX is running on that table.
     When a REINDEX run by this module fails, its leftovers are dropped at once.
@@ -121,6 +126,22 @@ options:
       - Smallest table (main fork, bytes) considered for VACUUM FULL.
     type: int
     default: 1048576
+  reindex_database:
+    description:
+      - Rebuild every index of the database regardless of estimated bloat (needs C(reindex) in O(operations);
+        not combinable with O(tables) or O(indexes); O(schemas) still limits it). The same coverage as
+        C(REINDEX DATABASE CONCURRENTLY) (user indexes and the TOAST indexes of user tables; system
+        catalogs cannot be reindexed concurrently and are left out; indexes of exclusion constraints cannot
+        either and are skipped), run as one C(REINDEX INDEX CONCURRENTLY) per index, because the single
+        database-wide statement would wait on every lock with no retry, stop at the first error leaving INVALID
+        C(*_ccnew) copies behind, and report nothing per index. Per index, each statement gets O(lock_timeout)
+        with O(lock_retries), a failure costs only that index (its INVALID copy is dropped at once), sizes are
+        reported per index, and check mode lists every statement. INVALID indexes are not rebuilt (leftovers of
+        failed runs are dropped by C(drop_invalid_indexes)); indexes of tables rewritten by C(vacuum_full) in
+        the same run are left out (VACUUM FULL rebuilds them).
+      - Like the server's command, every statement runs outside a transaction (autocommit).
+    type: bool
+    default: false
   lock_timeout:
     description:
       - Session lock_timeout in seconds for every statement; a statement waiting longer for a lock is
@@ -167,6 +188,14 @@ EXAMPLES = r"""
     operations: [vacuum, analyze, reindex, vacuum_full, drop_invalid_indexes]
     maintenance_window: true
     index_bloat_ratio: 0.4
+
+- name: Rebuild every index of the database, one REINDEX INDEX CONCURRENTLY at a time
+  runbook.ops.pg_maintenance:
+    database: finchat
+    operations: [reindex, drop_invalid_indexes]
+    reindex_database: true
+    lock_timeout: 1
+    lock_retries: 5
 
 - name: Rebuild one index, show the plan only
   runbook.ops.pg_maintenance:
@@ -312,6 +341,7 @@ ARGUMENT_SPEC = dict(
     min_index_size=dict(type="int", default=1048576),
     table_bloat_ratio=dict(type="float", default=0.5),
     min_table_size=dict(type="int", default=1048576),
+    reindex_database=dict(type="bool", default=False),
     lock_timeout=dict(type="float", default=2),
     statement_timeout=dict(type="float", default=0),
     lock_retries=dict(type="int", default=3),
@@ -347,7 +377,8 @@ def main() -> None:
         module.exit_json(changed=False, **pm.unreachable_result(exc.message))
     try:
         try:
-            tables, indexes, settings = pm.collect(conn)
+            tables, indexes, settings = pm.collect(conn, toast="drop_invalid_indexes" in cfg["operations"]
+                                                   or cfg["reindex_database"])
             planned = pm.plan(tables, indexes, cfg, settings)
             for item in planned:
                 item["sql"] = pm.render(item, conn)

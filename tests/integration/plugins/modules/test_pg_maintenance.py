@@ -31,6 +31,7 @@ INSERT INTO public.locked_t SELECT generate_series(1, 100);
 CREATE TABLE public.big_t (id int PRIMARY KEY, payload text) WITH (autovacuum_enabled = false);
 INSERT INTO public.big_t SELECT g, md5(g::text) FROM generate_series(1, 200000) g;
 CREATE INDEX big_t_payload ON public.big_t (payload);
+CREATE TABLE "Mixed Case"."No ""Overlap"" T" (r int4range, EXCLUDE USING gist (r WITH &&));
 """
 
 BLOAT = r"""
@@ -224,6 +225,47 @@ def test_reindex_bloated_indexes_concurrently(db):
     assert oids_after[("public", "big_t_payload")] == oids_before[("public", "big_t_payload")]
 
 
+REINDEXABLE = """
+SELECT n.nspname, c.relname, c.oid FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class t ON t.oid = i.indrelid
+LEFT JOIN pg_class o ON o.reltoastrelid = t.oid
+JOIN pg_namespace own ON own.oid = coalesce(o.relnamespace, t.relnamespace)
+WHERE own.nspname !~ '^pg_' AND own.nspname <> 'information_schema' AND i.indisvalid
+"""
+
+
+def test_reindex_database_scope_one_index_at_a_time(db):
+    """Every user and TOAST index, hostile names quoted, each its own REINDEX INDEX CONCURRENTLY;
+    the exclusion constraint's index (which cannot be rebuilt concurrently) is skipped."""
+    params = args(db, operations=["reindex", "drop_invalid_indexes"], reindex_database=True, lock_timeout=1)
+    before = snapshot(db)
+    plan = run_module("pg_maintenance", params, check_mode=True)
+    assert plan["changed"] is False and plan["actions"] == []
+    assert snapshot(db) == before
+    all_valid = {(r[0], r[1]): r[2] for r in query(db, REINDEXABLE)}
+    exclusion = [k for k in all_valid if k[1].startswith("No ")]
+    assert len(exclusion) == 1
+    sqls = [p["sql"] for p in plan["plan"]]
+    assert 'REINDEX INDEX CONCURRENTLY "select"."Mixed Idx"' in sqls
+    assert 'REINDEX INDEX CONCURRENTLY "select"."we""ird tab_pkey"' in sqls
+    assert 'REINDEX INDEX CONCURRENTLY "Mixed Case"."Orders Table_pkey"' in sqls
+    toast = [p for p in plan["plan"] if p["schema"] == "pg_toast"]
+    assert toast and all(p["sql"].startswith('REINDEX INDEX CONCURRENTLY "pg_toast"."pg_toast_') for p in toast)
+    assert 'TOAST index of select.we"ird tab' in {p["reason"].split("(", 1)[1].rstrip(")") for p in toast}
+    planned = {(p["schema"], p["name"]) for p in plan["plan"]}
+    assert planned == set(all_valid) - set(exclusion)
+    result = run_module("pg_maintenance", params)
+    assert result["changed"] is True and result["status"] == "ok", result["summary"]
+    assert all(a["status"] == "done" and a["size_after"] > 0 for a in result["actions"])
+    after = {(r[0], r[1]): r[2] for r in query(db, REINDEXABLE)}
+    # REINDEX CONCURRENTLY swaps in a new index under the old name: new OIDs, same names.
+    assert set(after) == set(all_valid)
+    assert all(after[k] != all_valid[k] for k in planned)
+    assert after[exclusion[0]] == all_valid[exclusion[0]]
+    assert query(db, "SELECT count(*) FROM pg_index WHERE NOT indisvalid")[0][0] == 0
+
+
 def _cancel_reindex_half_way(db, index):
     """Hold a writer open so REINDEX CONCURRENTLY waits after creating <index>_ccnew, cancel it."""
     writer = connect(db)
@@ -373,10 +415,62 @@ def test_playbooks_weekly_check_then_real_and_performance_report(db, tmp_path):
     assert "skipping" in perf.stdout and "changed=0" in perf.stdout
 
 
-def test_maintenance_during_pgbench_causes_no_client_errors(db, tmp_path):
+# Lock waits of other sessions that one of our sessions (application_name runbook.ops) blocks:
+# pg_blocking_pids lists the holders AND the waiters queued ahead with a conflicting request,
+# which is how a pending ACCESS EXCLUSIVE request of ours stalls everyone behind it.
+# pg_locks.waitstart (PostgreSQL 14+) is when the wait began.
+OUR_VICTIMS_SQL = """
+SELECT l.pid, l.waitstart, extract(epoch FROM clock_timestamp() - l.waitstart)::float8
+FROM pg_catalog.pg_locks l
+WHERE NOT l.granted AND l.waitstart IS NOT NULL
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+              WHERE a.pid = ANY (pg_catalog.pg_blocking_pids(l.pid)) AND a.application_name = 'runbook.ops')
+"""
+
+
+class LockWaitSampler(threading.Thread):
+    """Samples OUR_VICTIMS_SQL every ``interval`` seconds; ``waits`` maps (pid, waitstart) to the
+    longest wait seen. A wait ended at most ``interval`` after its last sample."""
+
+    def __init__(self, postgres, interval=0.02):
+        super().__init__(daemon=True)
+        self.conn = connect(postgres)
+        self.conn.autocommit = True
+        self.interval = interval
+        self.waits = {}
+        self.samples = 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        with self.conn.cursor() as cur:
+            while not self.stopped.is_set():
+                cur.execute(OUR_VICTIMS_SQL)
+                for pid, started, seconds in cur.fetchall():
+                    key = (pid, started)
+                    self.waits[key] = max(self.waits.get(key, 0.0), seconds)
+                self.samples += 1
+                time.sleep(self.interval)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(10)
+        self.conn.close()
+
+    def longest(self):
+        """Upper bound of the longest wait: the longest seen plus one sampling interval."""
+        return max(self.waits.values()) + self.interval if self.waits else 0.0
+
+
+def test_maintenance_during_pgbench_no_client_errors_and_no_wait_on_us_beyond_lock_timeout(db, tmp_path):
+    """pgbench (TPC-B, 4 clients) runs while (1) the maintenance of its tables runs and (2) a
+    VACUUM FULL of pgbench_branches queues behind a reader's lock, which makes every pgbench
+    transaction queue behind our pending ACCESS EXCLUSIVE request. No pgbench error, and no
+    session waits on our sessions longer than lock_timeout (plus sampling and wake-up margin)."""
     import subprocess
 
     pgbench = "/usr/lib/postgresql/15/bin/pgbench"
+    lock_timeout = 0.5
+    margin = 0.25
     dsn = db.dsn(database=DB)
     env = {"PGPASSWORD": dsn["login_password"], "PATH": "/usr/bin:/bin"}
     conn_args = ["-h", dsn["login_host"], "-p", str(dsn["port"]), "-U", dsn["login_user"]]
@@ -384,15 +478,29 @@ def test_maintenance_during_pgbench_causes_no_client_errors(db, tmp_path):
                           text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     db.psql("ALTER TABLE pgbench_accounts SET (autovacuum_enabled = false)", database=DB)
-    bench = subprocess.Popen([pgbench, "-c", "4", "-j", "2", "-T", "8", "-n"] + conn_args + [DB], env=env,
+    sampler = LockWaitSampler(db)
+    sampler.start()
+    bench = subprocess.Popen([pgbench, "-c", "4", "-j", "2", "-T", "10", "-n"] + conn_args + [DB], env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    holder = connect(db)
     try:
-        time.sleep(3)
+        time.sleep(2)
         params = args(db, operations=["vacuum", "analyze", "reindex"],
-                      tables=["pgbench_accounts", "pgbench_branches", "pgbench_tellers"], lock_timeout=0.5)
+                      tables=["pgbench_accounts", "pgbench_branches", "pgbench_tellers"], lock_timeout=lock_timeout)
         result = run_module("pg_maintenance", params)
+        routine_waits = dict(sampler.waits)
+        # A long report holds ACCESS SHARE on pgbench_branches: our VACUUM FULL cannot get its
+        # ACCESS EXCLUSIVE lock and queues; pgbench's RowExclusive requests queue behind it.
+        with holder.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pgbench_branches")
+        full = run_module("pg_maintenance", args(
+            db, operations=["vacuum_full"], maintenance_window=True, tables=["pgbench_branches"],
+            lock_timeout=lock_timeout, lock_retries=3, retry_backoff=0.2))
+        holder.rollback()
         out, err = bench.communicate(timeout=60)
     finally:
+        holder.close()
+        sampler.stop()
         if bench.poll() is None:
             bench.kill()
             bench.wait()
@@ -401,3 +509,12 @@ def test_maintenance_during_pgbench_causes_no_client_errors(db, tmp_path):
     assert result["status"] in ("ok", "warning"), result["summary"]
     assert all(a["status"] in ("done", "skipped") for a in result["actions"])
     assert any(a["status"] == "done" and a["action"] == "reindex_table" for a in result["actions"])
+    item = full["actions"][0]
+    assert item["status"] == "skipped" and item["attempts"] == 3, item
+    # The sampler ran throughout and saw pgbench queue behind our VACUUM FULL (so it does see
+    # such waits), yet no wait on us lasted longer than lock_timeout.
+    assert sampler.samples > 100
+    contended = {k: v for k, v in sampler.waits.items() if k not in routine_waits}
+    assert len(contended) >= 3 and max(contended.values()) > lock_timeout / 2, sampler.waits
+    assert sampler.longest() < lock_timeout + margin, sorted(sampler.waits.values())[-5:]
+    assert max(routine_waits.values(), default=0.0) < lock_timeout + margin

@@ -97,7 +97,7 @@ def test_plan_order_and_actions():
                       SETTINGS)
     assert [(p["action"], p["name"]) for p in planned] == [
         ("drop_invalid_index", "Mixed Idx_ccnew"), ("drop_invalid_index", "Mixed Idx_ccold1"),
-        ("vacuum_analyze", 'we"ird tab'), ("reindex_index", "Mixed Idx")]
+        ("reindex_index", "Mixed Idx"), ("vacuum_analyze", 'we"ird tab')]
     # A leftover whose REINDEX is still running is left alone.
     busy = dict(LEFTOVER, reindex_in_progress=True)
     assert pm.plan([], [busy], cfg(), SETTINGS) == []
@@ -110,8 +110,8 @@ def test_plan_order_and_actions():
 def test_explicit_lists():
     planned = pm.plan([CLEAN, BLOATED], [BLOATED_INDEX], cfg(tables=["clean_one"], operations=["vacuum", "reindex"]),
                       SETTINGS)
-    assert [(p["action"], p["reason"]) for p in planned] == [("vacuum", "listed in tables"),
-                                                             ("reindex_table", "listed in tables")]
+    assert [(p["action"], p["reason"]) for p in planned] == [("reindex_table", "listed in tables"),
+                                                             ("vacuum", "listed in tables")]
     planned = pm.plan([], [BLOATED_INDEX], cfg(indexes=["select.Mixed Idx"], operations=["reindex"]), SETTINGS)
     assert [p["action"] for p in planned] == ["reindex_index"]
     with pytest.raises(pm.PlanError, match="public.nope does not exist"):
@@ -270,3 +270,49 @@ def test_no_reindex_of_a_table_rewritten_by_vacuum_full():
                  min_table_size=0, min_index_size=0)
     planned = pm.plan([BLOATED], [BLOATED_INDEX], config, SETTINGS)
     assert [p["action"] for p in planned] == ["vacuum_full"]
+
+
+TOAST_INDEX = dict(LEAN_INDEX, schema="pg_toast", name="pg_toast_16390_index", table="pg_toast_16390",
+                   key_width=None, owner_schema="select", owner_table='we"ird tab')
+OTHER_SCHEMA_INDEX = dict(LEAN_INDEX, schema="public", name="clean_one_pkey", table="clean_one")
+EXCLUSION_INDEX = dict(LEAN_INDEX, name="no_overlap", is_exclusion=True)
+
+
+def test_reindex_database_is_one_concurrent_reindex_per_valid_index():
+    rows = [TOAST_INDEX, LEAN_INDEX, BLOATED_INDEX, OTHER_SCHEMA_INDEX, EXCLUSION_INDEX, LEFTOVER, FAILED_CIC]
+    config = cfg(operations=["reindex", "drop_invalid_indexes"], reindex_database=True)
+    planned = pm.plan([], rows, config, SETTINGS)
+    assert [(p["action"], p["schema"], p["name"]) for p in planned] == [
+        ("drop_invalid_index", "select", "Mixed Idx_ccnew"),
+        ("reindex_index", "public", "clean_one_pkey"),
+        ("reindex_index", "select", "Mixed Idx"),
+        ("reindex_index", "select", "lean"),
+        ("reindex_index", "pg_toast", "pg_toast_16390_index")]
+    assert planned[-1]["reason"] == 'reindex_database (TOAST index of select.we"ird tab)'
+    # schemas limits it by the owning table's schema, TOAST indexes included.
+    only = pm.plan([], rows, cfg(operations=["reindex"], reindex_database=True, schemas=["select"]), SETTINGS)
+    assert [p["name"] for p in only] == ["Mixed Idx", "lean", "pg_toast_16390_index"]
+    # A table rewritten by VACUUM FULL in the same run keeps its fresh indexes.
+    full = pm.plan([BLOATED], rows, cfg(operations=["vacuum_full", "reindex"], maintenance_window=True,
+                                        min_table_size=0, reindex_database=True), SETTINGS)
+    assert [p["name"] for p in full] == ['we"ird tab', "clean_one_pkey"]
+    # Without reindex_database a TOAST index (no statistics) is never picked by bloat.
+    assert [p["name"] for p in pm.plan([], rows, cfg(operations=["reindex"], min_index_size=0), SETTINGS)] == [
+        "Mixed Idx"]
+
+
+def test_reindex_runs_before_the_vacuum_of_the_same_table():
+    other = dict(BLOATED, schema="public", name="other")
+    other_index = dict(BLOATED_INDEX, schema="public", name="other_idx", table="other")
+    lone_index = dict(BLOATED_INDEX, schema="public", name="lone_idx", table="lone")
+    planned = pm.plan([BLOATED, other], [lone_index, BLOATED_INDEX, other_index, TOAST_INDEX],
+                      cfg(operations=["vacuum", "analyze", "reindex"], reindex_database=True), SETTINGS)
+    assert [p["name"] for p in planned] == [
+        "Mixed Idx", "pg_toast_16390_index", 'we"ird tab', "other_idx", "other", "lone_idx"]
+
+
+def test_reindex_database_config_errors():
+    with pytest.raises(pm.PlanError, match="needs reindex"):
+        cfg(operations=["vacuum"], reindex_database=True)
+    with pytest.raises(pm.PlanError, match="do not combine"):
+        cfg(operations=["reindex"], reindex_database=True, tables=["t"])
