@@ -8,6 +8,10 @@ Layout of a backup directory::
     <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dump.zst                (custom format, zstd)
     <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dump.zst.manifest.json  (written LAST)
     <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dir/                    (directory format)
+    <backup_dir>/<kind>/<name>-<YYYYmmddTHHMMSSZ>.tar.zst                     (file archive, file_archive.py)
+
+A file archive uses the same layout and manifest conventions (format ``tar``; its ``database``
+field holds the archive set's name), so verification, retention and S3 offload treat both alike.
 
 The manifest is the completion marker: it is written by atomic rename only
 after the archive itself is complete, synced and checksummed. An archive
@@ -42,18 +46,22 @@ MANIFEST_SCHEMA = "runbook.ops/backup-manifest/v1"
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
 KINDS = ("daily", "weekly", "monthly", "manual")
-FORMATS = ("custom", "directory")
+FORMATS = ("custom", "directory", "tar")
+SINGLE_FILE_FORMATS = ("custom", "tar")
+DATABASE_FORMATS = ("custom", "directory")
 COMPRESSIONS = ("zstd", "gzip", "none")
 CHUNK = 1024 * 1024
 TS_FORMAT = "%Y%m%dT%H%M%SZ"
 
-_NAME_RE = re.compile(r"^(?P<database>.+)-(?P<ts>\d{8}T\d{6}Z)\.(?P<ext>dump(?:\.zst|\.gz)?|dir)$")
+_NAME_RE = re.compile(r"^(?P<database>.+)-(?P<ts>\d{8}T\d{6}Z)\.(?P<ext>(?:dump|tar)(?:\.zst|\.gz)?|dir)$")
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_.@+-]+$")
 
 MANIFEST_KEYS = (
     "schema", "kind", "database", "name", "format", "compression", "server_version", "pg_dump_version",
     "size", "sha256", "files", "started", "finished", "duration_seconds", "row_counts", "row_count_method",
 )
+# Only in manifests of file archives (format tar).
+FILE_ARCHIVE_KEYS = ("sources", "exclude", "members", "sqlite", "warnings")
 
 
 class BackupError(Exception):
@@ -95,7 +103,13 @@ def extension(fmt: str, compression: str) -> str:
         raise ValueError("compression must be one of %s, got %r" % (", ".join(COMPRESSIONS), compression))
     if fmt == "directory":
         return "dir"
-    return {"zstd": "dump.zst", "gzip": "dump.gz", "none": "dump"}[compression]
+    stem = "tar" if fmt == "tar" else "dump"
+    return {"zstd": stem + ".zst", "gzip": stem + ".gz", "none": stem}[compression]
+
+
+def single_file(manifest: Mapping[str, Any]) -> bool:
+    """Is the backup one file (custom dump or tar archive) rather than a directory?"""
+    return manifest.get("format") in SINGLE_FILE_FORMATS
 
 
 def validate_part(what: str, value: str) -> str:
@@ -130,11 +144,15 @@ def parse_backup_name(filename: str) -> Optional[Dict[str, Any]]:
 
 
 def build_manifest(**fields: Any) -> Dict[str, Any]:
-    """A manifest dict with every key of the schema present (missing ones None)."""
-    unknown = set(fields) - set(MANIFEST_KEYS)
+    """A manifest dict with every key of the schema present (missing ones None).
+
+    The file-archive keys (FILE_ARCHIVE_KEYS) are only present when given.
+    """
+    unknown = set(fields) - set(MANIFEST_KEYS) - set(FILE_ARCHIVE_KEYS)
     if unknown:
         raise ValueError("unknown manifest fields: %s" % ", ".join(sorted(unknown)))
     manifest = {key: fields.get(key) for key in MANIFEST_KEYS}
+    manifest.update((key, fields[key]) for key in FILE_ARCHIVE_KEYS if key in fields)
     manifest["schema"] = MANIFEST_SCHEMA
     return manifest
 
@@ -152,11 +170,22 @@ def validate_manifest(data: Any) -> Dict[str, Any]:
         raise BackupError("manifest format %r is unknown" % data["format"])
     if data["compression"] not in COMPRESSIONS:
         raise BackupError("manifest compression %r is unknown" % data["compression"])
-    if data["format"] == "custom":
+    if data["format"] in SINGLE_FILE_FORMATS:
         if not isinstance(data.get("sha256"), str) or len(data["sha256"]) != 64:
             raise BackupError("manifest has no valid sha256")
         if not isinstance(data.get("size"), int):
             raise BackupError("manifest has no size")
+        if data["format"] == "tar":
+            members = data.get("members")
+            if not isinstance(members, list):
+                raise BackupError("manifest of a file archive lists no members")
+            for entry in members:
+                if not isinstance(entry, dict) or not entry.get("path"):
+                    raise BackupError("manifest member entry %r is malformed" % (entry,))
+                if entry.get("type") == "file" and len(str(entry.get("sha256", ""))) != 64:
+                    raise BackupError("manifest member %r has no valid sha256" % entry["path"])
+                if entry["path"].startswith("/") or ".." in entry["path"].split("/"):
+                    raise BackupError("manifest member %r leaves the target directory" % entry["path"])
     else:
         files = data.get("files")
         if not isinstance(files, list) or not files:
@@ -394,7 +423,7 @@ def hash_tree(root: str) -> List[Dict[str, Any]]:
 def verify_archive(archive: str, manifest: Mapping[str, Any]) -> Tuple[bool, str]:
     """Does ``archive`` still match its manifest? ``(ok, message)``; never raises for I/O."""
     try:
-        if manifest["format"] == "custom":
+        if manifest["format"] in SINGLE_FILE_FORMATS:
             if not os.path.isfile(archive):
                 return False, "archive %s is missing" % archive
             digest, size = sha256_file(archive)
@@ -460,6 +489,7 @@ def list_backups(backup_dir: str, kinds: Optional[Iterable[str]] = None,
                 "manifest_path": mpath,
                 "complete": (not partial) and os.path.isfile(mpath),
                 "partial": partial,
+                "files_archive": parsed["ext"].startswith("tar"),
                 "verified": None,
             })
     return found

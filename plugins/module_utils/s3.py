@@ -324,7 +324,7 @@ def join_key(prefix: Optional[str], name: str) -> str:
 def archive_keys(prefix: Optional[str], manifest: Mapping[str, Any]) -> List[Tuple[str, str, Optional[str]]]:
     """``[(key, relative file path or '', sha256)]`` of a backup's data objects."""
     base = join_key(prefix, manifest["name"])
-    if manifest["format"] == "custom":
+    if manifest["format"] in ("custom", "tar"):  # one file (backup.SINGLE_FILE_FORMATS)
         return [(base, "", manifest["sha256"])]
     return [("%s/%s" % (base, f["path"]), f["path"], f["sha256"]) for f in manifest["files"]]
 
@@ -333,7 +333,7 @@ def same_backup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Do two manifests describe the same archive content?"""
     if a.get("format") != b.get("format"):
         return False
-    if a.get("format") == "custom":
+    if a.get("format") in ("custom", "tar"):
         return a.get("sha256") == b.get("sha256") and a.get("size") == b.get("size")
     return sorted((f["path"], f["sha256"]) for f in a.get("files") or []) == \
         sorted((f["path"], f["sha256"]) for f in b.get("files") or [])
@@ -400,7 +400,7 @@ def check_backup(s3, bucket: str, entry: Dict[str, Any], secrets: Iterable[Optio
         if key not in entry["data_keys"]:
             problems.append("%s missing" % key)
             continue
-        if manifest["format"] == "custom":
+        if bk.single_file(manifest):
             if entry["data_keys"][key] != manifest["size"]:
                 problems.append("%s is %d bytes, manifest says %d" % (key, entry["data_keys"][key], manifest["size"]))
                 continue
@@ -486,7 +486,7 @@ def fetch_backup(s3, bucket: str, prefix: Optional[str], name: str, backup_dir: 
     except OSError as exc:
         raise S3Error("cannot create %s: %s" % (os.path.dirname(dest), exc.strerror or exc))
     bk.remove_path(mpath)
-    if manifest["format"] == "custom":
+    if bk.single_file(manifest):
         total = download_file(s3, bucket, data[0][0], dest, manifest["sha256"], secrets)[1]
     else:
         staging = dest + bk.PARTIAL_SUFFIX

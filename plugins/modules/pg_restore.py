@@ -276,6 +276,9 @@ def main() -> None:
             archive, manifest, verified = bk.load_verified(backup)
     except (bk.BackupError, s3u.S3Error) as exc:
         module.fail_json(msg="%s: %s" % (params["backup"], exc))
+    if manifest["format"] not in bk.DATABASE_FORMATS:
+        module.fail_json(msg="%s is a file archive (format %s), not a database dump: restore it with "
+                             "runbook.ops.file_archive state=restored" % (params["backup"], manifest["format"]))
     checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive})]
 
     # 2. Inspect the target and plan.

@@ -227,7 +227,7 @@ def _upload(module, client, params, secrets):
                      % (len(data), bucket, keys[0]))
     started = time.monotonic()
     total = 0
-    meta = {"sha256": manifest["sha256"]} if manifest["format"] == "custom" else None
+    meta = {"sha256": manifest["sha256"]} if bk.single_file(manifest) else None
     for key, rel, digest in data:
         path = os.path.join(archive, rel) if rel else archive
         done = s3u.upload_file(client, bucket, key, path, part_size=params["part_size_mb"] * 1024 * 1024,
