@@ -37,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -850,6 +851,37 @@ def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, 
     return argv
 
 
+class _Background:
+    """Run ``fn(*args)`` in a thread; ``result()`` joins and returns it or re-raises its exception."""
+
+    def __init__(self, fn, *args):
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(fn,) + args, name="row-counts", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, *args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # pylint: disable=broad-except  # handed to result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self, conn) -> None:
+        """Stop a running count (the backup failed) and wait for the thread."""
+        if self._thread.is_alive():
+            try:
+                conn.cancel()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        self._thread.join()
+
+
 def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: str, fmt: str,
                compression: str, jobs: int = 2, exact_counts: bool = True,
                pg_dump_path: Optional[str] = None, extra_args: Sequence[str] = (),
@@ -880,6 +912,8 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
             cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
         version = tool_version(pg_dump)
+        # The row counts run in this session (the exported snapshot) while pg_dump streams.
+        counter = _Background(row_counts, conn, exact_counts)
         try:
             if fmt == "custom":
                 argv = dump_argv(pg_dump, params, database, fmt, jobs, compression, snapshot, None, extra_args)
@@ -894,10 +928,13 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
                     with open(os.path.join(partial, entry["path"]), "rb") as handle:
                         os.fsync(handle.fileno())
                 digest, size = None, sum(f["size"] for f in files)
-            counts = row_counts(conn, exact=exact_counts)
+            counts = counter.result()
         except OSError as exc:
+            counter.cancel(conn)
+            remove_path(partial)
             raise _io_error("writing", partial, exc)
         except BaseException:
+            counter.cancel(conn)
             remove_path(partial)
             raise
     finally:
@@ -1089,6 +1126,52 @@ def counts_of(params: Mapping[str, Any], name: str, exact: bool = True) -> Dict[
     conn = connect(params, name, read_only=True)
     try:
         return row_counts(conn, exact=exact)
+    finally:
+        conn.close()
+
+
+RESTORED_STATS_SQL = """
+SELECT s.schemaname, s.relname, s.n_tup_ins, s.n_tup_upd + s.n_tup_del
+FROM pg_stat_user_tables s
+"""
+
+
+def restored_counts(params: Mapping[str, Any], name: str, expected: Mapping[str, int],
+                    settle: float = 5.0) -> Tuple[Dict[str, int], int]:
+    """Exact row counts of a database that was just restored into fresh, empty tables.
+
+    The server's own statistics count every row COPY inserted (``n_tup_ins``; a restore never
+    updates or deletes). Tables whose statistics already equal the manifest are taken from
+    them (waiting up to ``settle`` seconds for the restore's sessions to report); every other
+    table is counted with ``count(*)``, so a difference is always confirmed by a real count.
+    Returns ``(counts, number of tables counted with count(*))``.
+    """
+    from psycopg2 import sql
+
+    conn = connect(params, name, read_only=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(USER_TABLES_SQL)
+            tables = ["%s.%s" % (schema, table) for schema, table, _estimate in cur.fetchall()]
+            deadline = time.monotonic() + settle
+            while True:
+                cur.execute("SELECT pg_stat_clear_snapshot()")
+                cur.execute(RESTORED_STATS_SQL)
+                stats = {"%s.%s" % (schema, table): (int(ins), int(changed))
+                         for schema, table, ins, changed in cur.fetchall()}
+                matched = {t: stats[t][0] for t in tables
+                           if t in stats and stats[t][1] == 0 and t in expected and stats[t][0] == int(expected[t])}
+                if len(matched) == len(tables) or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+            counts = dict(matched)
+            for table in tables:
+                if table not in counts:
+                    schema, rel = table.split(".", 1)
+                    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                             sql.Identifier(rel)))
+                    counts[table] = int(cur.fetchone()[0])
+        return counts, len(tables) - len(matched)
     finally:
         conn.close()
 

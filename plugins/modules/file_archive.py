@@ -357,10 +357,9 @@ def _restore(module, params) -> None:
         module.fail_json(msg="restoring %s into %s failed: %s" % (archive, dest, exc))
     except Exception as exc:  # pylint: disable=broad-except  # never a traceback
         module.fail_json(msg="restoring %s into %s failed: %s" % (archive, dest, exc))
-    checks.append(check(prefix + ".restore", OK, "extracted %d files (%d bytes), %d directories, %d symlinks into %s; "
-                        "every file's sha256 matches the manifest" % (counts["files"], counts["bytes"], counts["dirs"],
-                                                                        counts["symlinks"], dest),
-                        value={k: v for k, v in counts.items() if k != "sqlite"}))
+    message = "extracted %d files (%d bytes), %d directories, %d symlinks into %s; every file's sha256 matches " \
+        "the manifest" % (counts["files"], counts["bytes"], counts["dirs"], counts["symlinks"], dest)
+    checks.append(check(prefix + ".restore", OK, message, value={k: v for k, v in counts.items() if k != "sqlite"}))
     for item in counts["sqlite"]:
         status = {True: OK, False: CRITICAL, None: WARNING}[item["ok"]]
         checks.append(check("%s.sqlite.%s" % (prefix, os.path.basename(item["path"])), status, item["message"]))

@@ -139,7 +139,7 @@ def test_sqlite_copy_is_consistent_while_an_app_writes(tmp_path, journal_mode):
     db.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, batch INTEGER, payload TEXT)")
     db.execute("CREATE TABLE totals (rows INTEGER, batches INTEGER)")
     db.execute("INSERT INTO totals VALUES (0, 0)")
-    db.executemany("INSERT INTO events (batch, payload) VALUES (-1, ?)", [("x" * 400,) for _ in range(40000)])
+    db.executemany("INSERT INTO events (batch, payload) VALUES (-1, ?)", [("x" * 400,)] * 40000)
     db.execute("UPDATE totals SET rows = 40000")
     db.commit()
     db.close()
