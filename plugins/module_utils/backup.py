@@ -8,6 +8,10 @@ Layout of a backup directory::
     <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dump.zst                (custom format, zstd)
     <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dump.zst.manifest.json  (written LAST)
     <backup_dir>/<kind>/<database>-<YYYYmmddTHHMMSSZ>.dir/                    (directory format)
+    <backup_dir>/<kind>/<name>-<YYYYmmddTHHMMSSZ>.tar.zst                     (file archive, file_archive.py)
+
+A file archive uses the same layout and manifest conventions (format ``tar``; its ``database``
+field holds the archive set's name), so verification, retention and S3 offload treat both alike.
 
 The manifest is the completion marker: it is written by atomic rename only
 after the archive itself is complete, synced and checksummed. An archive
@@ -33,6 +37,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
@@ -42,18 +47,22 @@ MANIFEST_SCHEMA = "runbook.ops/backup-manifest/v1"
 MANIFEST_SUFFIX = ".manifest.json"
 PARTIAL_SUFFIX = ".partial"
 KINDS = ("daily", "weekly", "monthly", "manual")
-FORMATS = ("custom", "directory")
+FORMATS = ("custom", "directory", "tar")
+SINGLE_FILE_FORMATS = ("custom", "tar")
+DATABASE_FORMATS = ("custom", "directory")
 COMPRESSIONS = ("zstd", "gzip", "none")
 CHUNK = 1024 * 1024
 TS_FORMAT = "%Y%m%dT%H%M%SZ"
 
-_NAME_RE = re.compile(r"^(?P<database>.+)-(?P<ts>\d{8}T\d{6}Z)\.(?P<ext>dump(?:\.zst|\.gz)?|dir)$")
+_NAME_RE = re.compile(r"^(?P<database>.+)-(?P<ts>\d{8}T\d{6}Z)\.(?P<ext>(?:dump|tar)(?:\.zst|\.gz)?|dir)$")
 _SAFE_PART = re.compile(r"^[A-Za-z0-9_.@+-]+$")
 
 MANIFEST_KEYS = (
     "schema", "kind", "database", "name", "format", "compression", "server_version", "pg_dump_version",
     "size", "sha256", "files", "started", "finished", "duration_seconds", "row_counts", "row_count_method",
 )
+# Only in manifests of file archives (format tar).
+FILE_ARCHIVE_KEYS = ("sources", "exclude", "members", "sqlite", "warnings")
 
 
 class BackupError(Exception):
@@ -95,7 +104,13 @@ def extension(fmt: str, compression: str) -> str:
         raise ValueError("compression must be one of %s, got %r" % (", ".join(COMPRESSIONS), compression))
     if fmt == "directory":
         return "dir"
-    return {"zstd": "dump.zst", "gzip": "dump.gz", "none": "dump"}[compression]
+    stem = "tar" if fmt == "tar" else "dump"
+    return {"zstd": stem + ".zst", "gzip": stem + ".gz", "none": stem}[compression]
+
+
+def single_file(manifest: Mapping[str, Any]) -> bool:
+    """Is the backup one file (custom dump or tar archive) rather than a directory?"""
+    return manifest.get("format") in SINGLE_FILE_FORMATS
 
 
 def validate_part(what: str, value: str) -> str:
@@ -130,11 +145,15 @@ def parse_backup_name(filename: str) -> Optional[Dict[str, Any]]:
 
 
 def build_manifest(**fields: Any) -> Dict[str, Any]:
-    """A manifest dict with every key of the schema present (missing ones None)."""
-    unknown = set(fields) - set(MANIFEST_KEYS)
+    """A manifest dict with every key of the schema present (missing ones None).
+
+    The file-archive keys (FILE_ARCHIVE_KEYS) are only present when given.
+    """
+    unknown = set(fields) - set(MANIFEST_KEYS) - set(FILE_ARCHIVE_KEYS)
     if unknown:
         raise ValueError("unknown manifest fields: %s" % ", ".join(sorted(unknown)))
     manifest = {key: fields.get(key) for key in MANIFEST_KEYS}
+    manifest.update((key, fields[key]) for key in FILE_ARCHIVE_KEYS if key in fields)
     manifest["schema"] = MANIFEST_SCHEMA
     return manifest
 
@@ -152,11 +171,22 @@ def validate_manifest(data: Any) -> Dict[str, Any]:
         raise BackupError("manifest format %r is unknown" % data["format"])
     if data["compression"] not in COMPRESSIONS:
         raise BackupError("manifest compression %r is unknown" % data["compression"])
-    if data["format"] == "custom":
+    if data["format"] in SINGLE_FILE_FORMATS:
         if not isinstance(data.get("sha256"), str) or len(data["sha256"]) != 64:
             raise BackupError("manifest has no valid sha256")
         if not isinstance(data.get("size"), int):
             raise BackupError("manifest has no size")
+        if data["format"] == "tar":
+            members = data.get("members")
+            if not isinstance(members, list):
+                raise BackupError("manifest of a file archive lists no members")
+            for entry in members:
+                if not isinstance(entry, dict) or not entry.get("path"):
+                    raise BackupError("manifest member entry %r is malformed" % (entry,))
+                if entry.get("type") == "file" and len(str(entry.get("sha256", ""))) != 64:
+                    raise BackupError("manifest member %r has no valid sha256" % entry["path"])
+                if entry["path"].startswith("/") or ".." in entry["path"].split("/"):
+                    raise BackupError("manifest member %r leaves the target directory" % entry["path"])
     else:
         files = data.get("files")
         if not isinstance(files, list) or not files:
@@ -394,7 +424,7 @@ def hash_tree(root: str) -> List[Dict[str, Any]]:
 def verify_archive(archive: str, manifest: Mapping[str, Any]) -> Tuple[bool, str]:
     """Does ``archive`` still match its manifest? ``(ok, message)``; never raises for I/O."""
     try:
-        if manifest["format"] == "custom":
+        if manifest["format"] in SINGLE_FILE_FORMATS:
             if not os.path.isfile(archive):
                 return False, "archive %s is missing" % archive
             digest, size = sha256_file(archive)
@@ -460,6 +490,7 @@ def list_backups(backup_dir: str, kinds: Optional[Iterable[str]] = None,
                 "manifest_path": mpath,
                 "complete": (not partial) and os.path.isfile(mpath),
                 "partial": partial,
+                "files_archive": parsed["ext"].startswith("tar"),
                 "verified": None,
             })
     return found
@@ -820,6 +851,37 @@ def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, 
     return argv
 
 
+class _Background:
+    """Run ``fn(*args)`` in a thread; ``result()`` joins and returns it or re-raises its exception."""
+
+    def __init__(self, fn, *args):
+        self._value: Any = None
+        self._error: Optional[BaseException] = None
+        self._thread = threading.Thread(target=self._run, args=(fn,) + args, name="row-counts", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, *args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # pylint: disable=broad-except  # handed to result()
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def cancel(self, conn) -> None:
+        """Stop a running count (the backup failed) and wait for the thread."""
+        if self._thread.is_alive():
+            try:
+                conn.cancel()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        self._thread.join()
+
+
 def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: str, fmt: str,
                compression: str, jobs: int = 2, exact_counts: bool = True,
                pg_dump_path: Optional[str] = None, extra_args: Sequence[str] = (),
@@ -850,6 +912,8 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
             cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
         version = tool_version(pg_dump)
+        # The row counts run in this session (the exported snapshot) while pg_dump streams.
+        counter = _Background(row_counts, conn, exact_counts)
         try:
             if fmt == "custom":
                 argv = dump_argv(pg_dump, params, database, fmt, jobs, compression, snapshot, None, extra_args)
@@ -864,10 +928,13 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
                     with open(os.path.join(partial, entry["path"]), "rb") as handle:
                         os.fsync(handle.fileno())
                 digest, size = None, sum(f["size"] for f in files)
-            counts = row_counts(conn, exact=exact_counts)
+            counts = counter.result()
         except OSError as exc:
+            counter.cancel(conn)
+            remove_path(partial)
             raise _io_error("writing", partial, exc)
         except BaseException:
+            counter.cancel(conn)
             remove_path(partial)
             raise
     finally:
@@ -1059,6 +1126,54 @@ def counts_of(params: Mapping[str, Any], name: str, exact: bool = True) -> Dict[
     conn = connect(params, name, read_only=True)
     try:
         return row_counts(conn, exact=exact)
+    finally:
+        conn.close()
+
+
+RESTORED_STATS_SQL = """
+SELECT s.schemaname, s.relname, s.n_tup_ins,
+       s.n_tup_upd + s.n_tup_del + abs(s.n_tup_ins - s.n_live_tup)
+FROM pg_stat_user_tables s
+"""
+
+
+def restored_counts(params: Mapping[str, Any], name: str, expected: Mapping[str, int],
+                    settle: float = 5.0) -> Tuple[Dict[str, int], int]:
+    """Exact row counts of a database that was just restored into fresh, empty tables.
+
+    The server's own statistics count every row COPY inserted (``n_tup_ins``; a restore never
+    updates or deletes, and a COPY that was rolled back leaves ``n_live_tup`` below ``n_tup_ins``,
+    so only tables where both agree qualify). Tables whose statistics already equal the manifest are taken from
+    them (waiting up to ``settle`` seconds for the restore's sessions to report); every other
+    table is counted with ``count(*)``, so a difference is always confirmed by a real count.
+    Returns ``(counts, number of tables counted with count(*))``.
+    """
+    from psycopg2 import sql
+
+    conn = connect(params, name, read_only=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(USER_TABLES_SQL)
+            tables = ["%s.%s" % (schema, table) for schema, table, _estimate in cur.fetchall()]
+            deadline = time.monotonic() + settle
+            while True:
+                cur.execute("SELECT pg_stat_clear_snapshot()")
+                cur.execute(RESTORED_STATS_SQL)
+                stats = {"%s.%s" % (schema, table): (int(ins), int(changed))
+                         for schema, table, ins, changed in cur.fetchall()}
+                matched = {t: stats[t][0] for t in tables
+                           if t in stats and stats[t][1] == 0 and t in expected and stats[t][0] == int(expected[t])}
+                if len(matched) == len(tables) or time.monotonic() >= deadline:
+                    break
+                time.sleep(0.2)
+            counts = dict(matched)
+            for table in tables:
+                if table not in counts:
+                    schema, rel = table.split(".", 1)
+                    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
+                                                                             sql.Identifier(rel)))
+                    counts[table] = int(cur.fetchone()[0])
+        return counts, len(tables) - len(matched)
     finally:
         conn.close()
 

@@ -23,7 +23,9 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import base64
 import hashlib
 import os
+import threading
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 try:
@@ -162,10 +164,14 @@ def read_part(handle, size: int) -> bytes:
     return handle.read(size)
 
 
-def upload_file(s3, bucket: str, key: str, path: str, part_size: int = 64 * 1024 * 1024,
+def upload_file(s3, bucket: str, key: str, path: str, part_size: int = 16 * 1024 * 1024,
                 sse: Optional[str] = None, kms_key: Optional[str] = None, storage_class: Optional[str] = None,
-                metadata: Optional[Mapping[str, str]] = None, secrets: Iterable[Optional[str]] = ()) -> Dict[str, Any]:
-    """Upload ``path`` to ``bucket/key`` with SHA-256 checksums; returns ``{size, parts, checksum}``."""
+                metadata: Optional[Mapping[str, str]] = None, secrets: Iterable[Optional[str]] = (),
+                concurrency: int = 4) -> Dict[str, Any]:
+    """Upload ``path`` to ``bucket/key`` with SHA-256 checksums; returns ``{size, parts, checksum}``.
+
+    Parts are sent by ``concurrency`` threads; memory stays below ``concurrency x part size``.
+    """
     secrets = list(secrets)
     size = os.path.getsize(path)
     extra = _extra(sse, kms_key, storage_class, metadata)
@@ -185,20 +191,39 @@ def upload_file(s3, bucket: str, key: str, path: str, part_size: int = 64 * 1024
     except Exception as exc:  # pylint: disable=broad-except
         raise S3Error("starting the upload of s3://%s/%s failed: %s" % (bucket, key, error_message(exc, secrets)))
     upload_id = upload["UploadId"]
-    parts = []
-    try:
-        with open(path, "rb") as handle:
-            number = 1
-            while True:
+    parts: List[Dict[str, Any]] = []
+    sent = [0]
+
+    stop = threading.Event()
+
+    def send(number: int, offset: int) -> Optional[Dict[str, Any]]:
+        # Each worker reads its own part: at most `concurrency` parts are in memory at once.
+        if stop.is_set():
+            return None  # another part failed: send nothing more
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
                 body = read_part(handle, part)
-                if not body:
-                    break
-                checksum = b64_sha256(body)
-                done = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                                      ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
-                parts.append({"PartNumber": number, "ETag": done["ETag"], "ChecksumSHA256": checksum})
-                number += 1
-                del body
+            checksum = b64_sha256(body)
+            done = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
+                                  ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
+        except BaseException:
+            stop.set()
+            raise
+        sent[0] += 1
+        return {"PartNumber": number, "ETag": done["ETag"], "ChecksumSHA256": checksum}
+
+    try:
+        offsets = list(range(0, size, part))
+        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(offsets)))) as pool:
+            futures = [pool.submit(send, index + 1, offset) for index, offset in enumerate(offsets)]
+            try:
+                parts = [future.result() for future in futures]
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                raise
         s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
     except BaseException as exc:
         aborted = True
@@ -209,7 +234,7 @@ def upload_file(s3, bucket: str, key: str, path: str, part_size: int = 64 * 1024
         if not isinstance(exc, Exception):
             raise
         raise S3Error("uploading s3://%s/%s failed after %d part(s): %s%s" % (
-            bucket, key, len(parts), error_message(exc, secrets),
+            bucket, key, sent[0], error_message(exc, secrets),
             "" if aborted else " (the multipart upload could not be aborted; a bucket lifecycle rule should "
                                "clean up incomplete uploads)"))
     return {"size": size, "parts": len(parts), "checksum": None}
@@ -324,7 +349,7 @@ def join_key(prefix: Optional[str], name: str) -> str:
 def archive_keys(prefix: Optional[str], manifest: Mapping[str, Any]) -> List[Tuple[str, str, Optional[str]]]:
     """``[(key, relative file path or '', sha256)]`` of a backup's data objects."""
     base = join_key(prefix, manifest["name"])
-    if manifest["format"] == "custom":
+    if manifest["format"] in ("custom", "tar"):  # one file (backup.SINGLE_FILE_FORMATS)
         return [(base, "", manifest["sha256"])]
     return [("%s/%s" % (base, f["path"]), f["path"], f["sha256"]) for f in manifest["files"]]
 
@@ -333,7 +358,7 @@ def same_backup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     """Do two manifests describe the same archive content?"""
     if a.get("format") != b.get("format"):
         return False
-    if a.get("format") == "custom":
+    if a.get("format") in ("custom", "tar"):
         return a.get("sha256") == b.get("sha256") and a.get("size") == b.get("size")
     return sorted((f["path"], f["sha256"]) for f in a.get("files") or []) == \
         sorted((f["path"], f["sha256"]) for f in b.get("files") or [])
@@ -400,7 +425,7 @@ def check_backup(s3, bucket: str, entry: Dict[str, Any], secrets: Iterable[Optio
         if key not in entry["data_keys"]:
             problems.append("%s missing" % key)
             continue
-        if manifest["format"] == "custom":
+        if bk.single_file(manifest):
             if entry["data_keys"][key] != manifest["size"]:
                 problems.append("%s is %d bytes, manifest says %d" % (key, entry["data_keys"][key], manifest["size"]))
                 continue
@@ -486,7 +511,7 @@ def fetch_backup(s3, bucket: str, prefix: Optional[str], name: str, backup_dir: 
     except OSError as exc:
         raise S3Error("cannot create %s: %s" % (os.path.dirname(dest), exc.strerror or exc))
     bk.remove_path(mpath)
-    if manifest["format"] == "custom":
+    if bk.single_file(manifest):
         total = download_file(s3, bucket, data[0][0], dest, manifest["sha256"], secrets)[1]
     else:
         staging = dest + bk.PARTIAL_SUFFIX

@@ -14,7 +14,8 @@ short_description: Check that database backups are fresh, intact and restorable,
 version_added: 0.1.0
 author: runbook.ops contributors (@runbook-ops)
 description:
-  - Looks at the backups written by M(runbook.ops.pg_backup) under O(backup_dir).
+  - Looks at the backups written by M(runbook.ops.pg_backup) and the archives written by
+    M(runbook.ops.file_archive) under O(backup_dir).
   - Freshness, per kind listed in O(max_age_hours) and per database, of the newest complete backup
     (one with a manifest) - the daily one younger than 26 hours by default. An older backup, or none at
     all, is critical.
@@ -23,7 +24,8 @@ description:
   - With O(test_restore), the newest verified backup of each database is restored with C(pg_restore -j)
     into a scratch database, its row counts are compared with the manifest, the O(smoke_queries) run in
     it, and the scratch database is dropped again whatever happens. The time the restore took is
-    reported as the measured RTO, metric C(backup_restore_seconds).
+    reported as the measured RTO, metric C(backup_restore_seconds). A file archive's test restore reads
+    every member back through the decompressor and compares its SHA-256 with the manifest, writing nothing.
   - Problems are checks in the result (it feeds the daily health check), not task failures; C(changed)
     is always false.
 extends_documentation_fragment:
@@ -145,10 +147,12 @@ metrics:
 """
 
 import os
+import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
+from ansible_collections.runbook.ops.plugins.module_utils import file_archive as fa
 from ansible_collections.runbook.ops.plugins.module_utils import pg
 from ansible_collections.runbook.ops.plugins.module_utils.result import (
     CRITICAL, OK, build, check, down, metric_key, threshold_check,
@@ -221,23 +225,47 @@ def main() -> None:
                 metrics[metric_key("backup_size_bytes", **labels)] = float(item["manifest"]["size"] or 0)
 
     if params["test_restore"]:
+        archives = {item["database"] for item in backups if item.get("files_archive")}
         for database in sorted({db for _k, db in newest} | ({params["backup_database"]} if params["backup_database"] else set())):
-            checks.extend(_test_restore(module, params, database, backups, metrics))
+            if database in archives:
+                checks.extend(_test_extract(module, database, backups, metrics))
+            else:
+                checks.extend(_test_restore(module, params, database, backups, metrics))
     result = build(checks, metrics, "backup")
     module.exit_json(changed=False, **result)
 
 
-def _test_restore(module, params, database, backups, metrics):
-    prefix = "backup.%s" % database
-    candidates = sorted((b for b in backups if b["database"] == database and b["complete"]),
+def _newest_verified(backups, database, files_archive):
+    candidates = sorted((b for b in backups if b["database"] == database and b["complete"]
+                         and bool(b.get("files_archive")) == files_archive),
                         key=lambda b: (b["timestamp"], b["name"]), reverse=True)
-    chosen = None
     for item in candidates:
         if item["verified"] is None:
             bk.check_backup(item)
         if item["verified"]:
-            chosen = item
-            break
+            return item
+    return None
+
+
+def _test_extract(module, name, backups, metrics):
+    """A file archive's test restore: read every member back and compare it with the manifest."""
+    prefix = "backup.%s" % name
+    chosen = _newest_verified(backups, name, True)
+    if chosen is None:
+        return [check(prefix + ".restore", CRITICAL, "no verified file archive of %s to read back" % name)]
+    started = time.monotonic()
+    ok, message = fa.verify_members(chosen["path"], chosen["manifest"])
+    seconds = time.monotonic() - started
+    if not ok:
+        return [check(prefix + ".restore", CRITICAL, "reading %s back failed: %s" % (chosen["name"], message))]
+    metrics[metric_key("backup_restore_seconds", database=name)] = round(seconds, 3)
+    return [check(prefix + ".restore", OK, "%s read back in %.1fs: %s" % (chosen["name"], seconds, message),
+                  value=round(seconds, 3))]
+
+
+def _test_restore(module, params, database, backups, metrics):
+    prefix = "backup.%s" % database
+    chosen = _newest_verified(backups, database, False)
     if chosen is None:
         return [check(prefix + ".restore", CRITICAL, "no verified backup of %s to restore" % database)]
     if module.check_mode:

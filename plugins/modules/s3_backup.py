@@ -16,8 +16,8 @@ author: runbook.ops contributors (@runbook-ops)
 description:
   - O(mode=upload) checks the local backup against its manifest first (a corrupt backup is never
     uploaded), then streams the archive to C(s3://<bucket>/<prefix>/<kind>/<name>) with SHA-256
-    checksums (C(ChecksumAlgorithm=SHA256); a multipart upload reads one part at a time, so memory
-    stays bounded by O(part_size_mb)), with optional server-side encryption and storage class. The
+    checksums (C(ChecksumAlgorithm=SHA256); a multipart upload sends O(concurrency) parts at a time, each
+    read by its own thread, so memory stays bounded by O(concurrency) x O(part_size_mb)), with optional server-side encryption and storage class. The
     manifest is uploaded LAST; on S3 too a backup without its manifest is incomplete. A failed
     multipart upload is aborted and no manifest is written.
   - When the same backup (same checksums) is already on S3 nothing is uploaded and C(changed) is false;
@@ -56,7 +56,12 @@ options:
     description:
       - Size of a multipart upload part in MiB (at least 5). Files up to this size are sent in one PUT.
     type: int
-    default: 64
+    default: 16
+  concurrency:
+    description:
+      - Parts of a multipart upload sent at the same time.
+    type: int
+    default: 4
   sse:
     description:
       - Server-side encryption.
@@ -165,7 +170,8 @@ ARGUMENT_SPEC.update(
     name=dict(type="str"),
     backup_dir=dict(type="path"),
     prefix=dict(type="str", default=""),
-    part_size_mb=dict(type="int", default=64),
+    part_size_mb=dict(type="int", default=16),
+    concurrency=dict(type="int", default=4),
     sse=dict(type="str", choices=["AES256", "aws:kms"]),
     sse_kms_key_id=dict(type="str"),
     storage_class=dict(type="str"),
@@ -184,6 +190,8 @@ def main() -> None:
         module.fail_json(msg=problem)
     if params["part_size_mb"] < 5:
         module.fail_json(msg="part_size_mb must be at least 5 (S3's smallest part), got %d" % params["part_size_mb"])
+    if params["concurrency"] < 1:
+        module.fail_json(msg="concurrency must be at least 1, got %d" % params["concurrency"])
     secrets = s3u.secrets_of(params)
     try:
         client = s3u.client(params)
@@ -227,10 +235,11 @@ def _upload(module, client, params, secrets):
                      % (len(data), bucket, keys[0]))
     started = time.monotonic()
     total = 0
-    meta = {"sha256": manifest["sha256"]} if manifest["format"] == "custom" else None
+    meta = {"sha256": manifest["sha256"]} if bk.single_file(manifest) else None
     for key, rel, digest in data:
         path = os.path.join(archive, rel) if rel else archive
         done = s3u.upload_file(client, bucket, key, path, part_size=params["part_size_mb"] * 1024 * 1024,
+                               concurrency=params["concurrency"],
                                sse=params["sse"], kms_key=params["sse_kms_key_id"],
                                storage_class=params["storage_class"],
                                metadata=meta or {"sha256": digest}, secrets=secrets)

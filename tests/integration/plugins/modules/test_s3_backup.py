@@ -171,7 +171,7 @@ def test_endpoint_stopped_during_multipart_upload(big_backup, monkeypatch):
         monkeypatch.setattr(s3u, "read_part", read_then_stop)
         with pytest.raises(ModuleFailed) as failed:
             run_module("s3_backup", _s3(server, "dying", mode="upload", backup=big_backup["custom"]["path"],
-                                        part_size_mb=5, retries=1, s3_connect_timeout=2))
+                                        part_size_mb=5, retries=1, s3_connect_timeout=2, concurrency=1))
         msg = failed.value.result["msg"]
         assert "failed after 1 part(s)" in msg and "cannot reach the S3 endpoint" in msg
         assert server.secret_key not in json.dumps(failed.value.result)
@@ -180,7 +180,8 @@ def test_endpoint_stopped_during_multipart_upload(big_backup, monkeypatch):
         shutil.rmtree(server.base, ignore_errors=True)
 
 
-def test_upload_aborted_leaves_no_manifest(s3_server, bucket, big_backup, monkeypatch):
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_upload_aborted_leaves_no_manifest(s3_server, bucket, big_backup, monkeypatch, concurrency):
     """A part that fails (here: a read error) aborts the multipart upload and writes no manifest."""
     calls = []
     real = s3u.read_part
@@ -194,8 +195,10 @@ def test_upload_aborted_leaves_no_manifest(s3_server, bucket, big_backup, monkey
     monkeypatch.setattr(s3u, "read_part", read_then_fail)
     with pytest.raises(ModuleFailed) as failed:
         run_module("s3_backup", _s3(s3_server, bucket, mode="upload", backup=big_backup["custom"]["path"],
-                                    part_size_mb=5))
-    assert "failed after 1 part(s)" in failed.value.result["msg"]
+                                    part_size_mb=5, concurrency=concurrency))
+    assert "Input/output error" in failed.value.result["msg"]
+    if concurrency == 1:
+        assert "failed after 1 part(s)" in failed.value.result["msg"]
     client = _client(s3_server)
     assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
@@ -203,6 +206,7 @@ def test_upload_aborted_leaves_no_manifest(s3_server, bucket, big_backup, monkey
 
 @pytest.mark.parametrize("extra, message", [
     ({"part_size_mb": 4}, "part_size_mb must be at least 5"),
+    ({"concurrency": 0}, "concurrency must be at least 1"),
     ({"secret_key": None}, "access_key and secret_key must be given together"),
     ({"endpoint_url": "ftp://x"}, "endpoint_url must start with"),
     ({"backup": None}, "mode is upload but all of the following are missing: backup"),

@@ -39,6 +39,9 @@ def test_backup_name_layout():
     assert bk.extension("custom", "gzip") == "dump.gz"
     assert bk.extension("custom", "none") == "dump"
     assert bk.extension("directory", "gzip") == "dir"
+    assert bk.extension("tar", "zstd") == "tar.zst"
+    assert bk.extension("tar", "gzip") == "tar.gz"
+    assert bk.extension("tar", "none") == "tar"
 
 
 def test_backup_name_converts_to_utc():
@@ -57,7 +60,7 @@ def test_backup_name_rejects_unsafe_parts(bad):
 
 def test_extension_rejects_unknown():
     with pytest.raises(ValueError):
-        bk.extension("tar", "zstd")
+        bk.extension("zip", "zstd")
     with pytest.raises(ValueError):
         bk.extension("custom", "lz4")
 
@@ -67,6 +70,9 @@ def test_extension_rejects_unknown():
     ("my-db-20261122T020304Z.dump.gz", ("my-db", "dump.gz")),
     ("db-20261122T020304Z.dir", ("db", "dir")),
     ("db-20261122T020304Z.dump", ("db", "dump")),
+    ("finchat-files-20261122T020304Z.tar.zst", ("finchat-files", "tar.zst")),
+    ("files-20261122T020304Z.tar.gz", ("files", "tar.gz")),
+    ("files-20261122T020304Z.tar", ("files", "tar")),
 ])
 def test_parse_backup_name(filename, expected):
     parsed = bk.parse_backup_name(filename)
@@ -74,7 +80,7 @@ def test_parse_backup_name(filename, expected):
     assert parsed["timestamp"] == datetime.datetime(2026, 11, 22, 2, 3, 4, tzinfo=datetime.timezone.utc)
 
 
-@pytest.mark.parametrize("filename", ["notes.txt", "db-2026.dump", "db-20261322T020304Z.dump", "db-20261122T020304Z.tar"])
+@pytest.mark.parametrize("filename", ["notes.txt", "db-2026.dump", "db-20261322T020304Z.dump", "db-20261122T020304Z.tar.xz"])
 def test_parse_backup_name_ignores_foreign_files(filename):
     assert bk.parse_backup_name(filename) is None
 
@@ -111,7 +117,11 @@ def test_build_manifest_rejects_unknown_fields():
     ({"schema": "other"}, "schema"),
     ({"sha256": "abc"}, "sha256"),
     ({"size": None}, "size"),
-    ({"format": "tar"}, "format"),
+    ({"format": "zip"}, "format"),
+    ({"format": "tar"}, "no members"),
+    ({"format": "tar", "members": [{"path": "etc/x", "type": "file", "sha256": "b"}]}, "sha256"),
+    ({"format": "tar", "members": [{"path": "../x", "type": "dir"}]}, "leaves"),
+    ({"format": "tar", "members": [{"path": "/etc/x", "type": "dir"}]}, "leaves"),
     ({"compression": "lz4"}, "compression"),
     ({"database": ""}, "database"),
     ({"row_counts": [1]}, "row_counts"),
@@ -123,6 +133,15 @@ def test_validate_manifest_errors(change, message):
     manifest.update(change)
     with pytest.raises(bk.BackupError, match=message):
         bk.validate_manifest(manifest)
+
+
+def test_file_archive_manifest_keys_only_when_given():
+    manifest = _manifest(format="tar", name="monthly/files-20261122T020304Z.tar.zst", row_counts=None,
+                         members=[{"path": "etc/app.yml", "type": "file", "size": 3, "sha256": "c" * 64}],
+                         sources=["/etc/app.yml"], exclude=[], sqlite=[], warnings=[])
+    assert set(manifest) == set(bk.MANIFEST_KEYS) | set(bk.FILE_ARCHIVE_KEYS)
+    assert bk.validate_manifest(manifest) is manifest
+    assert bk.single_file(manifest) and bk.single_file(_manifest()) and not bk.single_file({"format": "directory"})
 
 
 def test_validate_manifest_not_a_dict():
