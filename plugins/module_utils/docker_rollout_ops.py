@@ -151,6 +151,8 @@ class Engine:
         self.clock = clock
         self.sleep = sleep
         self._image_configs: Dict[str, Dict[str, Any]] = {}
+        # Longest wait for the engine's events before a gate probes anyway (a safety net).
+        self.idle_probe = 1.0
         gate = params.get("http_gate") or None
         self.http_gate = dict(gate) if gate and gate.get("url") else None
 
@@ -287,7 +289,7 @@ class Engine:
                                      % (timeout, last.get(cid, "no answer")), elapsed)
                     break
                 if events.live:
-                    events.wait(R.gate_pause(interval, http_waiting, timeout - elapsed))
+                    events.wait(R.gate_pause(interval, http_waiting, timeout - elapsed, self.idle_probe))
                 else:
                     self.sleep(interval)
         finally:
