@@ -17,6 +17,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import queue
 import threading
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
@@ -85,6 +86,60 @@ def image_reference(client: Any, ref: str, image_id: str) -> str:
     return image_id
 
 
+# Engine events that can change a gate's verdict (health_status matches "health_status: <status>").
+GATE_EVENTS = ("health_status", "die", "oom", "start", "restart", "destroy")
+
+
+class GateEvents:
+    """Wakes a gate as soon as the engine reports a health or state change of its containers, so
+    that it does not have to poll ``docker inspect`` to see them. ``live`` is false when the
+    engine's event stream is unavailable or ended: the gate polls instead."""
+
+    def __init__(self, api: Any, container_ids: List[str], seconds: float):
+        self.queue: "queue.Queue[Any]" = queue.Queue()
+        self.stream: Any = None
+        self.live = False
+        if str(getattr(api, "base_url", "")).startswith(("http+docker://ssh", "ssh")):
+            return  # the SDK cannot cancel a stream over SSH
+        try:
+            # ``until`` makes the engine end the stream even if it is never closed here.
+            self.stream = api.events(filters={"type": "container", "container": list(container_ids),
+                                              "event": list(GATE_EVENTS)},
+                                     until=int(time.time() + seconds) + 5, decode=True)
+        except (DockerException, RequestException, OSError, AttributeError, TypeError):
+            return
+        self.live = True
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            for event in self.stream:
+                self.queue.put(event)
+        except Exception:  # pylint: disable=broad-exception-caught  # closed or broken: poll instead
+            pass
+        self.live = False
+        self.queue.put(None)
+
+    def wait(self, seconds: float) -> None:
+        """Return after ``seconds``, or as soon as an event arrived (or the stream ended)."""
+        try:
+            self.queue.get(timeout=max(0.0, seconds))
+        except queue.Empty:
+            return
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def close(self) -> None:
+        if self.stream is not None:
+            try:
+                self.stream.close()
+            except Exception:  # pylint: disable=broad-exception-caught  # already closed
+                pass
+
+
 class Engine:
     """Container operations with the clock and sleep injectable for tests."""
 
@@ -96,6 +151,8 @@ class Engine:
         self.clock = clock
         self.sleep = sleep
         self._image_configs: Dict[str, Dict[str, Any]] = {}
+        # Longest wait for the engine's events before a gate probes anyway (a safety net).
+        self.idle_probe = 1.0
         gate = params.get("http_gate") or None
         self.http_gate = dict(gate) if gate and gate.get("url") else None
 
@@ -192,7 +249,12 @@ class Engine:
         return engine, http, attrs
 
     def wait_gates(self, container_ids: List[str]) -> Dict[str, Tuple[str, str, float]]:
-        """Poll until every container passes or fails its gate, or ``gate_timeout`` passes.
+        """Probe until every container passes or fails its gate, or ``gate_timeout`` passes.
+
+        Between probes it waits for the engine's events about the containers (a health status
+        change, an exit): the probe follows a container becoming healthy at once, without
+        polling ``docker inspect``. A container that is healthy but not yet answering its HTTP
+        gate is probed every ``probe_interval``; without events every probe waits that long.
 
         Returns ``{id: (verdict, reason, seconds)}`` with verdict PASS or FAIL.
         """
@@ -202,26 +264,36 @@ class Engine:
         pending = list(container_ids)
         done: Dict[str, Tuple[str, str, float]] = {}
         last: Dict[str, str] = {}
-        while pending:
-            for cid in list(pending):
-                try:
-                    engine, http, _attrs = self.probe(cid)
-                    verdict, why = R.gate_verdict(engine, http)
-                except (DockerException, RequestException, OSError) as exc:
-                    verdict, why = R.FAIL, "engine error: %s" % api_error_message(exc)
-                last[cid] = why
-                if verdict != R.WAIT:
-                    done[cid] = (verdict, why, self.clock() - start)
-                    pending.remove(cid)
-            if not pending:
-                break
-            elapsed = self.clock() - start
-            if R.gate_deadline_reached(elapsed, timeout):
-                for cid in pending:
-                    done[cid] = (R.FAIL, "gate timeout after %gs (last: %s)" % (timeout, last.get(cid, "no answer")),
-                                 elapsed)
-                break
-            self.sleep(interval)
+        events = GateEvents(self.api, pending, timeout)
+        try:
+            while pending:
+                http_waiting = False
+                for cid in list(pending):
+                    try:
+                        engine, http, _attrs = self.probe(cid)
+                        verdict, why = R.gate_verdict(engine, http)
+                    except (DockerException, RequestException, OSError) as exc:
+                        engine, verdict, why = (R.FAIL, ""), R.FAIL, "engine error: %s" % api_error_message(exc)
+                    last[cid] = why
+                    if verdict != R.WAIT:
+                        done[cid] = (verdict, why, self.clock() - start)
+                        pending.remove(cid)
+                    elif engine[0] == R.PASS:
+                        http_waiting = True
+                if not pending:
+                    break
+                elapsed = self.clock() - start
+                if R.gate_deadline_reached(elapsed, timeout):
+                    for cid in pending:
+                        done[cid] = (R.FAIL, "gate timeout after %gs (last: %s)"
+                                     % (timeout, last.get(cid, "no answer")), elapsed)
+                    break
+                if events.live:
+                    events.wait(R.gate_pause(interval, http_waiting, timeout - elapsed, self.idle_probe))
+                else:
+                    self.sleep(interval)
+        finally:
+            events.close()
         return done
 
     def monitor(self, container_ids: List[str]) -> Tuple[bool, int, int, str]:
@@ -257,12 +329,9 @@ class Engine:
 # The rollout
 # --------------------------------------------------------------------------- #
 
-def _start_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order: str) -> Optional[str]:
-    """Create and start the new containers of one batch (stop-first: after stopping the old ones)
-    and wait for their gates; fills each step's ``new_id``/``old_removed``/``gate``.
-
-    Returns None when every gate passed, else the reason of the first failure.
-    """
+def _launch_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order: str) -> Optional[str]:
+    """Create and start the new containers of one batch (stop-first: after stopping the old ones);
+    fills each step's ``new_id``/``old_removed``. None, or what failed."""
     try:
         for step in batch:
             original = step["original"]
@@ -278,6 +347,12 @@ def _start_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order:
             engine.start(step["new_id"])
     except (DockerException, RequestException, OSError) as exc:
         return "engine error while replacing %s: %s" % (step["name"], api_error_message(exc))
+    return None
+
+
+def _gate_batch(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
+    """Wait for the gates of a launched batch; fills each step's ``gate``.
+    None when every gate passed, else the reason of the first failure."""
     results = engine.wait_gates([s["new_id"] for s in batch])
     failure = None
     for step in batch:
@@ -310,7 +385,10 @@ def _finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Op
 
 class _Finisher:
     """Finishes a batch (aliases, old containers out, names) in a background thread while the next
-    batch starts: the old container's stop is off the critical path of a start-first rollout."""
+    batch waits for its gates: the old container's stop is off the critical path of a start-first
+    rollout. It starts once the next batch's containers are started, not before: the engine does
+    network changes and container starts one at a time, so finishing during the next create and
+    start would only delay that start."""
 
     def __init__(self, engine: Engine, batch: List[Dict[str, Any]], order: str):
         self.failure: Optional[str] = None
@@ -469,10 +547,10 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     monitor_seconds = float(params.get("monitor_seconds") or 0)
     threshold = int(params.get("failure_threshold") or 1)
     # Start-first without a monitor period: a batch that passed its gates is finished (aliases,
-    # old containers out, names) in the background while the next batch starts and passes its
-    # gates; it is joined before that batch is finished, before a rollback and at the end.
+    # old containers out, names) in the background once the next batch is started, while that
+    # batch waits for its gates; it is joined before that batch is finished, before a rollback
+    # and at the end.
     overlap = order == R.START_FIRST and monitor_seconds <= 0
-    finisher: Optional[_Finisher] = None
     waiting: Optional[Tuple[List[Dict[str, Any]], int]] = None
 
     def report(batch: List[Dict[str, Any]], number: int, why: Optional[str]) -> None:
@@ -497,14 +575,17 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         batch = [{"name": n, "original": by_name[n], "new_id": None, "old_removed": False, "batch": number}
                  for n in names]
         steps.extend(batch)
-        failure = _start_batch(engine, batch, target_ref, order)
+        failure = _launch_batch(engine, batch, target_ref, order)
+        finisher = _Finisher(engine, waiting[0], order) if waiting is not None else None
+        if failure is None:
+            failure = _gate_batch(engine, batch)
         if finisher is not None and waiting is not None:
             earlier = finisher.join()
             report(waiting[0], waiting[1], earlier)
             failure = earlier or failure
-            finisher, waiting = None, None
+            waiting = None
         if failure is None and overlap and number < len(plan["batches"]):
-            finisher, waiting = _Finisher(engine, batch, order), (batch, number)
+            waiting = (batch, number)
             continue
         if failure is None:
             failure = _finish_batch(engine, batch, order)

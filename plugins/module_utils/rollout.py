@@ -433,6 +433,14 @@ def gate_deadline_reached(elapsed: float, timeout: float) -> bool:
     return elapsed >= timeout
 
 
+def gate_pause(interval: float, http_waiting: bool, remaining: float, idle: float = 1.0) -> float:
+    """Seconds a gate waits for the engine's events before it probes again: ``interval`` while a
+    healthy container has not yet answered its HTTP gate (no event announces that), else up to
+    ``idle`` (a safety net: events wake it earlier), never past the deadline."""
+    pause = interval if http_waiting else max(interval, idle)
+    return max(0.0, min(pause, remaining))
+
+
 def monitor_failed(failures: int, threshold: int) -> bool:
     """During the monitor period every probe that is not PASS counts; at ``threshold`` it fails."""
     return failures >= max(1, threshold)

@@ -24,8 +24,8 @@ description:
     is left out, so the new image's own defaults apply. Anonymous volumes are not carried over.
   - With O(order=start-first) the new container starts next to the old one (named C(<name>-next)),
     passes its gate, then the old one is stopped and removed and the new one takes its name.
-    Without a monitor period (O(monitor_seconds=0)) that last part runs in the background while the
-    next batch starts and passes its gates, so stopping old containers costs no time on the way;
+    Without a monitor period (O(monitor_seconds=0)) that last part runs in the background once the
+    next batch is started, while it waits for its gates, so stopping old containers costs no time on the way;
     it is always complete before the next batch is put in service, before a rollback and when the module returns. A
     container that publishes a fixed host port, has a fixed IP address or uses host networking
     cannot run twice, so the module falls back to stop-first and says so in a C(rollout.<service>.order) check.
@@ -33,7 +33,8 @@ description:
     the service; it is removed.
   - The gate of a new container waits for Docker's HEALTHCHECK to report healthy (or for the
     container to run, when its image has none) and, with O(http_gate), for an HTTP answer from the
-    container itself. Exited, restarting or unhealthy fails the gate at once; otherwise it fails after O(gate_timeout).
+    container itself. It follows the engine's event stream, so it notices the first
+    C(healthy) status without polling. Exited, restarting or unhealthy fails the gate at once; otherwise it fails after O(gate_timeout).
   - After each batch the new containers are probed for O(monitor_seconds); O(failure_threshold)
     failed probes fail the rollout.
   - When a gate or the monitor fails, every replaced container is restored to its previous image
@@ -104,8 +105,12 @@ options:
     default: 1
   probe_interval:
     description:
-      - Seconds between two probes of the gate and of the monitor (a probe is one container inspect,
-        plus the HTTP gate request once the engine reports the container healthy).
+      - Seconds between two probes of the monitor, and of a gate whose container is healthy but does not
+        yet pass its HTTP gate (a probe is one container inspect, plus the HTTP gate request once the engine
+        reports the container healthy).
+      - Otherwise a gate waits for the engine's events about its containers (health status changes, exits)
+        and probes as soon as one arrives, and at least every second; when the event stream is unavailable
+        (an SSH engine) it probes every O(probe_interval).
     type: float
     default: 0.1
   wait_health:

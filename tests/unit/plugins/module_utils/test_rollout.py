@@ -264,3 +264,15 @@ def test_rollback_targets_newest_first_and_what_to_restore():
 def test_short_id():
     assert R.short_id(V1) == "1" * 12
     assert R.short_id(None) == ""
+
+
+def test_gate_pause_waits_for_events_unless_an_http_gate_is_pending():
+    # Waiting for the engine's events: up to the idle safety net, never past the deadline.
+    assert R.gate_pause(0.1, False, 30.0) == 1.0
+    assert R.gate_pause(0.1, False, 0.4) == 0.4
+    # Healthy but the HTTP gate has not answered yet: no event announces that, so probe again soon.
+    assert R.gate_pause(0.1, True, 30.0) == 0.1
+    assert R.gate_pause(0.1, True, 0.05) == 0.05
+    # A probe interval longer than the idle wait is kept; a passed deadline means no wait.
+    assert R.gate_pause(2.0, False, 30.0) == 2.0
+    assert R.gate_pause(0.1, False, -1.0) == 0.0
