@@ -1,0 +1,208 @@
+"""playbooks/restore.yml end to end: the maintenance window around a real restore.
+
+ansible-playbook runs restore.yml with the local inventory against the real PostgreSQL
+fixture, with one writer container (runbook-ops/debian12-python:1 running ``sleep
+infinity``, named rbrst-...) stopped and started by community.docker, and one writer
+Deployment on the fake apiserver (tests/integration/plugins/modules/k8s_fake_apiserver.py)
+scaled to 0 and back by runbook.ops.k8s_rollout. The fake server records every PATCH, the
+Docker engine every container's StartedAt/FinishedAt: together they show what the play did
+to the writers, and in which order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List
+
+import docker
+import pytest
+
+from tests.helpers import run_module
+from tests.integration.plugins.modules.backup_fixtures import create_db, drop_db, unique
+from tests.integration.plugins.modules.k8s_fake_apiserver import FakeApiServer
+
+ROOT = Path(__file__).resolve().parents[3]
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+IMAGE = "runbook-ops/debian12-python:1"
+NS = "rbrst"
+WRITER = "writer"
+REPLICAS = 3
+NEVER = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+pytestmark = pytest.mark.slow
+
+
+def _when(stamp: str) -> datetime:
+    """Docker's RFC 3339 time with nanoseconds (trailing zeros trimmed) as a datetime."""
+    stamp = stamp.rstrip("Z")
+    whole, _dot, frac = stamp.partition(".")
+    return datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(
+        microsecond=int((frac + "000000")[:6]), tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def source(postgres, tmp_path_factory):
+    """A database with many types and a verified backup of it (pg_backup, exact row counts)."""
+    name = create_db(postgres, unique("rbrst_src"))
+    base = tmp_path_factory.mktemp("rbrst-backups")
+    made = run_module("pg_backup", dict(postgres.dsn(database=name), backup_dir=str(base), kind="manual",
+                                        exact_counts=True))
+    try:
+        yield {"name": name, "backup": made["path"], "manifest": made["manifest"],
+               "manifest_path": made["manifest_path"]}
+    finally:
+        drop_db(postgres, name)
+
+
+@pytest.fixture
+def window(postgres, tmp_path):
+    """One writer container and one writer Deployment, a restore target name, and the play's vars."""
+    client = docker.from_env(timeout=60)
+    name = "rbrst-writer-%s" % uuid.uuid4().hex[:8]
+    container = client.containers.run(IMAGE, ["sleep", "infinity"], name=name, detach=True, init=True,
+                                      labels={"runbook.ops.test": "1"})
+    target = unique("rbrst_tgt")
+    dsn = postgres.dsn()
+    with FakeApiServer() as server:
+        server.add_deployment(NS, WRITER, {"writer": "reg/writer:1.0"}, replicas=REPLICAS)
+        extra = {
+            "sandbox_dir": str(tmp_path), "sandbox_host": "127.0.0.1", "sandbox_postgres_port": dsn["port"],
+            "backup_postgres": {"login_host": dsn["login_host"], "port": dsn["port"], "login_user": dsn["login_user"],
+                                "login_password": dsn["login_password"], "ssl_mode": "disable"},
+            "restore_target": target,
+            "restore_stop_containers": [name],
+            "restore_scale_deployments": [{"name": WRITER, "namespace": NS}],
+            "restore_k8s_host": server.url, "restore_k8s_api_key": server.token,
+            "restore_k8s_wait_timeout": 20, "restore_k8s_wait_sleep": 0.01,
+        }
+        try:
+            container.reload()
+            yield {"client": client, "container": container, "started": _when(container.attrs["State"]["StartedAt"]),
+                   "server": server, "target": target, "extra": extra, "tmp": tmp_path}
+        finally:
+            container.remove(force=True)
+            client.close()
+            for db in postgres.psql("SELECT datname FROM pg_database WHERE datname LIKE '%s%%'" % target).split():
+                drop_db(postgres, db)
+
+
+def _play(window, **more: Any) -> subprocess.CompletedProcess:
+    extra_file = window["tmp"] / ("extra-%s.json" % uuid.uuid4().hex[:6])
+    extra_file.write_text(json.dumps(dict(window["extra"], **more)))
+    env = dict(os.environ, RUNBOOK_OPS_REPORT_DIR=str(window["tmp"] / "reports"), ANSIBLE_NOCOLOR="1",
+               PATH=str(ANSIBLE_PLAYBOOK.parent) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("ANSIBLE_CONFIG", None)
+    return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", "inventories/local", "playbooks/restore.yml",
+                           "-e", "@%s" % extra_file], cwd=str(ROOT), env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+
+
+def _replica_patches(server: FakeApiServer) -> List[int]:
+    """The replica counts the play asked for, in order (JSON patches of /spec/replicas, no dry runs)."""
+    counts = []
+    for request in server.patches():
+        assert "dryRun" not in request["path"], request
+        for op in json.loads(request["body"]):
+            if op.get("path") == "/spec/replicas" and op.get("op") in ("replace", "add"):
+                counts.append(op["value"])
+    return counts
+
+
+def _writers_after(window) -> Dict[str, Any]:
+    container = window["container"]
+    container.reload()
+    state = container.attrs["State"]
+    deployment = window["server"].deployment(NS, WRITER)
+    return {"running": state["Running"], "started": _when(state["StartedAt"]), "finished": _when(state["FinishedAt"]),
+            "replicas": deployment["spec"]["replicas"], "available": deployment["status"].get("availableReplicas")}
+
+
+def _counts(postgres, database: str) -> Dict[str, int]:
+    """count(*) of every user table, keyed schema.table as in the manifest."""
+    rows = postgres.psql("SELECT schemaname || '.' || tablename, format('%I.%I', schemaname, tablename) FROM pg_tables "
+                         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+                         database=database).splitlines()
+    return {key: int(postgres.psql("SELECT count(*) FROM %s" % quoted, database=database))
+            for key, quoted in (row.split("|", 1) for row in rows)}
+
+
+def _order(out: str, *tasks: str) -> List[int]:
+    return [out.index("TASK [%s]" % task) for task in tasks]
+
+
+def test_restore_stops_the_writers_restores_verifies_and_starts_them(postgres, source, window):
+    proc = _play(window, restore_backup=source["backup"])
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+
+    # The writers were stopped before the restore and started after it, in that order.
+    steps = _order(out, "Verify the checksum and plan the restore before stopping anything",
+                   "Stop the writer containers", "Scale the writer Deployments to zero",
+                   "Restore, then compare the row counts with the manifest",
+                   "Scale the writer Deployments back to their replicas", "Start the writer containers again")
+    assert steps == sorted(steps)
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started again
+    assert _replica_patches(window["server"]) == [0, REPLICAS]
+    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
+
+    # The restored database holds the source's rows, as its manifest says.
+    restored = _counts(postgres, window["target"])
+    assert restored == _counts(postgres, source["name"])
+    assert restored["public.filings"] == 2000
+    assert {t: int(n) for t, n in source["manifest"]["row_counts"].items()} == restored
+
+
+def test_failed_restore_still_starts_the_writers_again(postgres, source, window):
+    # A role that can log in and read, but not create the database the restore needs: the
+    # plan (check mode) passes, the restore itself fails after the writers were stopped.
+    role = "rbrst_%s" % uuid.uuid4().hex[:8]
+    postgres.psql("CREATE ROLE %s LOGIN NOCREATEDB PASSWORD 'rbrst-pw'" % role)
+    try:
+        login = dict(window["extra"]["backup_postgres"], login_user=role, login_password="rbrst-pw")
+        proc = _play(window, restore_backup=source["backup"], backup_postgres=login)
+    finally:
+        postgres.psql("DROP ROLE %s" % role)
+    out = proc.stdout
+    assert proc.returncode != 0, out[-4000:]
+    assert "restore into %s failed" % window["target"] in out, out[-4000:]
+    assert "permission denied to create database" in out, out[-4000:]
+
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert window["started"] < after["finished"] <= after["started"], after
+    assert _replica_patches(window["server"]) == [0, REPLICAS]
+    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
+    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+
+
+def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, window):
+    corrupt_dir = window["tmp"] / "corrupt"
+    corrupt_dir.mkdir()
+    archive = corrupt_dir / Path(source["backup"]).name
+    shutil.copy(source["backup"], archive)
+    shutil.copy(source["manifest_path"], corrupt_dir / Path(source["manifest_path"]).name)
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    archive.write_bytes(bytes(data))
+
+    proc = _play(window, restore_backup=str(archive))
+    out = proc.stdout
+    assert proc.returncode != 0, out[-4000:]
+    assert "checksum" in out.lower(), out[-4000:]
+    assert "TASK [Stop the writer containers]" not in out, out[-4000:]
+
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert after["started"] == window["started"] and after["finished"] == NEVER, after  # never stopped
+    assert window["server"].patches() == []
+    assert after["replicas"] == REPLICAS
+    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
