@@ -68,6 +68,9 @@ def window(postgres, tmp_path):
     name = "rbrst-writer-%s" % uuid.uuid4().hex[:8]
     container = client.containers.run(IMAGE, ["sleep", "infinity"], name=name, detach=True, init=True,
                                       labels={"runbook.ops.test": "1"})
+    # A writer that was already stopped before the window: the play leaves it stopped.
+    idle = client.containers.create(IMAGE, ["sleep", "infinity"], name=name + "-idle", init=True,
+                                    labels={"runbook.ops.test": "1"})
     target = unique("rbrst_tgt")
     dsn = postgres.dsn()
     with FakeApiServer() as server:
@@ -77,17 +80,18 @@ def window(postgres, tmp_path):
             "backup_postgres": {"login_host": dsn["login_host"], "port": dsn["port"], "login_user": dsn["login_user"],
                                 "login_password": dsn["login_password"], "ssl_mode": "disable"},
             "restore_target": target,
-            "restore_stop_containers": [name],
+            "restore_stop_containers": [name, idle.name],
             "restore_scale_deployments": [{"name": WRITER, "namespace": NS}],
             "restore_k8s_host": server.url, "restore_k8s_api_key": server.token,
             "restore_k8s_wait_timeout": 20, "restore_k8s_wait_sleep": 0.01,
         }
         try:
             container.reload()
-            yield {"client": client, "container": container, "started": _when(container.attrs["State"]["StartedAt"]),
+            yield {"client": client, "container": container, "idle": idle, "started": _when(container.attrs["State"]["StartedAt"]),
                    "server": server, "target": target, "extra": extra, "tmp": tmp_path}
         finally:
             container.remove(force=True)
+            idle.remove(force=True)
             client.close()
             for db in postgres.psql("SELECT datname FROM pg_database WHERE datname LIKE '%s%%'" % target).split():
                 drop_db(postgres, db)
@@ -153,6 +157,8 @@ def test_restore_stops_the_writers_restores_verifies_and_starts_them(postgres, s
     assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started again
     assert _replica_patches(window["server"]) == [0, REPLICAS]
     assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
+    window["idle"].reload()
+    assert window["idle"].attrs["State"]["Status"] == "created"  # not started by the play
 
     # The restored database holds the source's rows, as its manifest says.
     restored = _counts(postgres, window["target"])
