@@ -87,8 +87,8 @@ def window(postgres, tmp_path):
         }
         try:
             container.reload()
-            yield {"client": client, "container": container, "idle": idle, "started": _when(container.attrs["State"]["StartedAt"]),
-                   "server": server, "target": target, "extra": extra, "tmp": tmp_path}
+            yield {"client": client, "container": container, "idle": idle,
+                   "started": _when(container.attrs["State"]["StartedAt"]), "server": server, "target": target, "extra": extra, "tmp": tmp_path}
         finally:
             container.remove(force=True)
             idle.remove(force=True)
@@ -211,4 +211,22 @@ def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, wi
     assert after["started"] == window["started"] and after["finished"] == NEVER, after  # never stopped
     assert window["server"].patches() == []
     assert after["replicas"] == REPLICAS
+    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+
+
+def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, source, window):
+    # The second Deployment does not exist: k8s_rollout reports it critical (it does not fail),
+    # the play stops before restoring, and puts back what it had already stopped.
+    deployments = [{"name": WRITER, "namespace": NS}, {"name": "no-such-writer", "namespace": NS}]
+    proc = _play(window, restore_backup=source["backup"], restore_scale_deployments=deployments)
+    out = proc.stdout
+    assert proc.returncode != 0, out[-4000:]
+    assert "writers not stopped, nothing restored" in out and "no-such-writer" in out, out[-4000:]
+    assert "TASK [Restore, then compare the row counts with the manifest]" not in out, out[-4000:]
+
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert window["started"] < after["finished"] <= after["started"], after
+    assert _replica_patches(window["server"]) == [0, REPLICAS]
+    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
     assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
