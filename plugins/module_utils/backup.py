@@ -41,6 +41,7 @@ import threading
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import atomic_write, fsync_dir  # noqa: F401
 from ansible_collections.runbook.ops.plugins.module_utils import pg
 
 MANIFEST_SCHEMA = "runbook.ops/backup-manifest/v1"
@@ -357,34 +358,9 @@ def sha256_file(path: str, chunk: int = CHUNK) -> Tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_json(path: str, data: Any) -> None:
-    """Write JSON to ``path`` via a temp file in the same directory, fsync, then rename."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        remove_path(tmp)
-        raise
-    fsync_dir(directory)
+    """Write JSON to ``path`` via a temp file in the same directory, fsync, rename, fsync the directory."""
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n", mode=None, sync_dir=True)
 
 
 def remove_path(path: str) -> None:

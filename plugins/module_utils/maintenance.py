@@ -19,8 +19,9 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import datetime
 import html
 import os
-import tempfile
 from typing import Any, Dict, List, Mapping, Optional
+
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import atomic_write
 
 ON = "on"
 OFF = "off"
@@ -115,25 +116,6 @@ def diff(steps: Mapping[str, Any], page_path: str, flag_path: str, page_text: st
                         "before": "state: %s\n" % ("present" if flag_exists else "absent"),
                         "after": "state: %s\n" % ("absent" if steps.get("remove_flag") else "present")})
     return entries
-
-
-def atomic_write(path: str, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    directory = os.path.dirname(path) or "."
-    handle, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def apply_plan(steps: Mapping[str, Any], directory: str, page_path: str, flag_path: str, page_text: str) -> None:

@@ -33,11 +33,11 @@ import json
 import math
 import os
 import re
-import tempfile
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.runbook.ops.plugins.module_utils import result as schema
+from ansible_collections.runbook.ops.plugins.module_utils.fileio import atomic_write
 
 REPORT_SCHEMA = "runbook.ops/report/v1"
 
@@ -506,26 +506,6 @@ def _parse_iso(text: str) -> Optional[float]:
 # files
 # ---------------------------------------------------------------------------
 
-def write_atomic(path: str, text: str, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename,
-    so a reader (node_exporter, a CI parser) never sees half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def run_directory_name(started: float) -> str:
     """``20260122T090000Z``-style name of a run's directory (UTC, sortable)."""
     return datetime.datetime.fromtimestamp(started, datetime.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -549,7 +529,7 @@ def write_report(report: Mapping[str, Any], report_dir: str, started: float,
     paths = {"directory": run_dir}
     for kind, text in texts.items():
         path = os.path.join(run_dir, REPORT_FILES[kind])
-        write_atomic(path, text)
+        atomic_write(path, text)
         paths[kind] = path
     latest = os.path.join(base, "latest")
     tmp_link = os.path.join(base, ".latest.%d.tmp" % os.getpid())

@@ -296,19 +296,3 @@ def test_write_report_writes_four_files_and_latest(tmp_path):
     second = rpt.write_report(report, str(tmp_path / "reports"), 1_700_000_100.0)
     assert os.path.realpath(latest) == second["directory"]
     assert not [n for n in os.listdir(tmp_path / "reports") if n.startswith(".")]
-
-
-def test_write_atomic_replaces_and_cleans_up(tmp_path, monkeypatch):
-    target = tmp_path / "runbook_ops.prom"
-    rpt.write_atomic(str(target), "a 1\n")
-    rpt.write_atomic(str(target), "a 2\n")
-    assert target.read_text() == "a 2\n"
-
-    def broken(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken)
-    with pytest.raises(OSError):
-        rpt.write_atomic(str(target), "a 3\n")
-    assert target.read_text() == "a 2\n"
-    assert os.listdir(tmp_path) == ["runbook_ops.prom"]
