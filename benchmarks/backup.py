@@ -1,7 +1,7 @@
 """Backup and restore of a ~1 GB filings database: runbook.ops against the raw pipelines,
 community.postgresql's postgresql_db and boto3, in one run.
 
-    .venv/bin/python benchmarks/backup.py [--filings 550000] [--keep]
+    .venv/bin/python benchmarks/backup.py [--filings 660000] [--keep]
 
 The dataset looks like SEC filings data (sentences from a finance vocabulary with Zipf-like
 word frequencies, company names, CIKs, amounts, dates; numeric facts per filing), so it
@@ -289,7 +289,7 @@ def mb(size: int) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--filings", type=int, default=550000, help="rows of the filings table (~1 GB at 550000)")
+    parser.add_argument("--filings", type=int, default=660000, help="rows of the filings table (~1 GB at 660000)")
     parser.add_argument("--rebuild", action="store_true", help="drop and build the dataset again")
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the best time of each is compared")
     parser.add_argument("--keep", action="store_true", help="keep the dumps under %s/work" % BASE)

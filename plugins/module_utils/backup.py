@@ -885,6 +885,7 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
     try:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
         version = tool_version(pg_dump)
@@ -944,58 +945,103 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
     return {"path": final, "manifest_path": mpath, "name": name, "manifest": manifest}
 
 
-def restore_archive(params: Mapping[str, Any], archive: str, manifest: Mapping[str, Any], target: str,
-                    jobs: int = 2, work_dir: Optional[str] = None, pg_restore_path: Optional[str] = None,
-                    no_owner: bool = False, extra_args: Sequence[str] = ()) -> float:
-    """pg_restore ``archive`` into the existing (empty) database ``target``; returns seconds taken.
-
-    A compressed custom archive is decompressed to a temp file first (pg_restore -j needs a
-    seekable file); the temp file is always removed.
-    """
+def restore_archive(params: Mapping[str, Any], source: str, target: str, jobs: int = 2,
+                    pg_restore_path: Optional[str] = None, no_owner: bool = False,
+                    extra_args: Sequence[str] = ()) -> float:
+    """pg_restore ``source`` (a dump pg_restore reads as it is: see ``prepare_source``) into the
+    existing (empty) database ``target``; returns seconds taken."""
     pg_restore = find_pg_binary("pg_restore", pg_restore_path)
-    env = libpq_env(params)
-    secrets = [params.get("login_password")]
     started = time.monotonic()
-    temp = None
-    try:
-        source = archive
-        if manifest["format"] == "custom" and manifest["compression"] != "none":
-            directory = work_dir or os.path.dirname(os.path.abspath(archive))
-            try:
-                fd, temp = tempfile.mkstemp(prefix=".restore-", suffix=".dump", dir=directory)
-                os.close(fd)
-            except OSError as exc:
-                raise _io_error("creating a temp file in", directory, exc)
-            decompress(archive, manifest["compression"], temp)
-            source = temp
-        argv = [pg_restore, "--no-password", "--exit-on-error", "-j", str(max(1, jobs)),
-                "-d", conninfo_dbname(target)]
-        if no_owner:
-            argv += ["--no-owner", "--no-privileges"]
-        argv += list(extra_args)
-        argv.append(source)
-        run_tool(argv, env, "pg_restore", secrets)
-    finally:
-        if temp:
-            remove_path(temp)
+    argv = [pg_restore, "--no-password", "--exit-on-error", "-j", str(max(1, jobs)), "-d", conninfo_dbname(target)]
+    if no_owner:
+        argv += ["--no-owner", "--no-privileges"]
+    argv += list(extra_args)
+    argv.append(source)
+    run_tool(argv, libpq_env(params), "pg_restore", [params.get("login_password")])
     return time.monotonic() - started
 
 
-def decompress(archive: str, compression: str, out_path: str) -> None:
-    """Decompress ``archive`` into ``out_path`` with zstd/gzip; BackupError on failure."""
-    argv = compressor_argv(compression, decompress=True) + [archive]
-    with tempfile.TemporaryFile() as err:
+def prepare_source(archive: str, manifest: Mapping[str, Any],
+                   work_dir: Optional[str] = None) -> Tuple[str, Optional[str], str]:
+    """Check ``archive`` against its manifest and make it readable by ``pg_restore -j``.
+
+    A compressed custom archive is read once: each block goes to the SHA-256 and to the
+    decompressor, which writes a temp file in ``work_dir`` (default: the archive's directory;
+    pg_restore -j needs a seekable file). Other backups are checked as they are.
+    Returns ``(source for pg_restore, temp file to remove or None, verification message)``;
+    raises BackupError (a checksum mismatch first) with no temp file left behind.
+    """
+    if not (manifest["format"] == "custom" and manifest["compression"] != "none"):
+        ok, message = verify_archive(archive, manifest)
+        if not ok:
+            raise BackupError("checksum verification failed, refusing to restore: %s" % message)
+        return archive, None, message
+    directory = work_dir or os.path.dirname(os.path.abspath(archive))
+    try:
+        fd, temp = tempfile.mkstemp(prefix=".restore-", suffix=".dump", dir=directory)
+        os.close(fd)
+    except OSError as exc:
+        raise _io_error("creating a temp file in", directory, exc)
+    try:
+        message = verified_decompress(archive, manifest, temp)
+    except BaseException:
+        remove_path(temp)
+        raise
+    return temp, temp, message
+
+
+def verified_decompress(archive: str, manifest: Mapping[str, Any], out_path: str, chunk: int = CHUNK) -> str:
+    """Decompress ``archive`` into ``out_path`` while checking its size and SHA-256 against the
+    manifest, in one read. BackupError when either differs (whatever the decompressor said) or
+    the decompressor fails; the caller removes ``out_path``."""
+    refused = "checksum verification failed, refusing to restore: "
+    argv = compressor_argv(manifest["compression"], decompress=True)
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        src = open(archive, "rb")  # pylint: disable=consider-using-with
+    except OSError as exc:
+        raise BackupError(refused + "cannot read %s: %s" % (archive, exc.strerror or exc))
+    with src, tempfile.TemporaryFile() as err:
         try:
             with open(out_path, "wb") as out:
-                proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL)  # noqa: S603
-                code = proc.wait()
+                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err)  # noqa: S603
         except OSError as exc:
             raise _io_error("decompressing to", out_path, exc)
+        broken = False
+        try:
+            while True:
+                block = src.read(chunk)
+                if not block:
+                    break
+                digest.update(block)
+                size += len(block)
+                if not broken:
+                    try:
+                        proc.stdin.write(block)
+                    except BrokenPipeError:  # the decompressor gave up: finish the checksum anyway
+                        broken = True
+        except BaseException as exc:
+            _stop(proc)
+            if isinstance(exc, OSError):
+                raise BackupError(refused + "cannot read %s: %s" % (archive, exc.strerror or exc))
+            raise
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = proc.wait()
+        if size != manifest["size"]:
+            raise BackupError(refused + "archive %s is %d bytes, manifest says %d" % (archive, size, manifest["size"]))
+        if digest.hexdigest() != manifest["sha256"]:
+            raise BackupError(refused + "archive %s sha256 %s does not match the manifest (%s)"
+                              % (archive, digest.hexdigest()[:16], manifest["sha256"][:16]))
         if code != 0:
             tail = _tail(err)
             if "No space left" in tail:
                 raise BackupError("decompressing %s to %s failed: no space left on device" % (archive, out_path))
             raise BackupError("decompressing %s failed: %s: %s" % (archive, _describe_rc(argv[0], code), tail))
+    return "sha256 matches (%d bytes), checked while decompressing" % size
 
 
 # --------------------------------------------------------------------------------------------
@@ -1080,15 +1126,14 @@ def load_verified(path: str) -> Tuple[str, Dict[str, Any], str]:
     return archive, manifest, message
 
 
-def restore_new_database(params: Mapping[str, Any], maint, archive: str, manifest: Mapping[str, Any],
-                         name: str, create: bool = True, jobs: int = 2, work_dir: Optional[str] = None,
-                         pg_restore_path: Optional[str] = None, no_owner: bool = False) -> float:
-    """Create ``name`` (unless ``create`` is false) and pg_restore into it; drop it again on failure."""
+def restore_new_database(params: Mapping[str, Any], maint, source: str, name: str, create: bool = True,
+                         jobs: int = 2, pg_restore_path: Optional[str] = None, no_owner: bool = False) -> float:
+    """Create ``name`` (unless ``create`` is false) and pg_restore ``source`` into it; drop it
+    again on failure."""
     if create:
         create_database(maint, name)
     try:
-        return restore_archive(params, archive, manifest, name, jobs=jobs, work_dir=work_dir,
-                               pg_restore_path=pg_restore_path, no_owner=no_owner)
+        return restore_archive(params, source, name, jobs=jobs, pg_restore_path=pg_restore_path, no_owner=no_owner)
     except BaseException:
         if create:
             try:

@@ -22,23 +22,37 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import base64
 import hashlib
+import importlib.util
 import os
+import sys
 import threading
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
+# boto3 is imported on first use (``_boto``): a module with optional S3 options (pg_restore,
+# backup_retention) does not pay its ~0.15 s import when it does not talk to S3.
 try:
-    import boto3
-    import botocore.config
-    import botocore.exceptions
-
-    HAS_BOTO3 = True
-    BOTO3_IMPORT_ERROR: Optional[str] = None
-except ImportError:  # pragma: no cover - exercised on hosts without boto3
-    boto3 = None  # type: ignore[assignment]
+    HAS_BOTO3 = importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("botocore") is not None
+except (ImportError, ValueError):  # pragma: no cover - a broken installation
     HAS_BOTO3 = False
-    BOTO3_IMPORT_ERROR = traceback.format_exc()
+BOTO3_IMPORT_ERROR: Optional[str] = None if HAS_BOTO3 else "No module named 'boto3'"
+
+
+def _boto():
+    """``(boto3, botocore)`` with botocore.config and botocore.exceptions loaded."""
+    import boto3  # pylint: disable=import-outside-toplevel
+    import botocore.config  # pylint: disable=import-outside-toplevel
+    import botocore.exceptions  # pylint: disable=import-outside-toplevel
+
+    return boto3, botocore
+
+
+def _client_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a botocore ClientError (botocore is loaded once a client exists)."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    return exceptions is not None and isinstance(exc, exceptions.ClientError)
+
 
 MIN_PART = 5 * 1024 * 1024
 MAX_PARTS = 10000
@@ -87,6 +101,7 @@ def validate_params(params: Mapping[str, Any]) -> Optional[str]:
 
 def client_kwargs(params: Mapping[str, Any]) -> Dict[str, Any]:
     """Keyword arguments for ``boto3.client('s3', ...)`` (the Config object included)."""
+    _boto3, botocore = _boto()
     config = botocore.config.Config(
         region_name=params.get("region") or "us-east-1",
         retries={"max_attempts": int(params.get("retries") or 5), "mode": "standard"},
@@ -110,25 +125,27 @@ def client_kwargs(params: Mapping[str, Any]) -> Dict[str, Any]:
 
 def client(params: Mapping[str, Any]):
     try:
-        return boto3.session.Session().client("s3", **client_kwargs(params))
+        kwargs = client_kwargs(params)
+        return _boto()[0].session.Session().client("s3", **kwargs)
     except Exception as exc:  # pylint: disable=broad-except
         raise S3Error("cannot create the S3 client: %s" % scrub(str(exc), secrets_of(params)))
 
 
 def error_message(exc: BaseException, secrets: Iterable[Optional[str]] = ()) -> str:
     """One line for a botocore/boto3 error."""
-    if HAS_BOTO3:
-        if isinstance(exc, botocore.exceptions.ClientError):
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is not None:
+        if isinstance(exc, exceptions.ClientError):
             err = exc.response.get("Error", {})
             code = err.get("Code") or "error"
             text = err.get("Message") or ""
             op = getattr(exc, "operation_name", "")
             return scrub(("%s%s: %s" % (("%s " % op) if op else "", code, text)).strip(), secrets)
-        if isinstance(exc, botocore.exceptions.EndpointConnectionError):
+        if isinstance(exc, exceptions.EndpointConnectionError):
             return scrub("cannot reach the S3 endpoint: %s" % exc, secrets)
-        if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        if isinstance(exc, exceptions.NoCredentialsError):
             return "no S3 credentials: set access_key and secret_key or configure the environment"
-        if isinstance(exc, (botocore.exceptions.ConnectTimeoutError, botocore.exceptions.ReadTimeoutError)):
+        if isinstance(exc, (exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError)):
             return scrub("S3 endpoint timed out: %s" % exc, secrets)
     return scrub("%s: %s" % (type(exc).__name__, exc), secrets)
 
@@ -245,7 +262,7 @@ def head(s3, bucket: str, key: str, secrets: Iterable[Optional[str]] = ()) -> Op
     try:
         return s3.head_object(Bucket=bucket, Key=key)
     except Exception as exc:  # pylint: disable=broad-except
-        if HAS_BOTO3 and isinstance(exc, botocore.exceptions.ClientError) and \
+        if _client_error(exc) and \
                 exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise S3Error("reading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))
@@ -257,7 +274,7 @@ def get_bytes(s3, bucket: str, key: str, limit: int = 16 * 1024 * 1024,
     try:
         answer = s3.get_object(Bucket=bucket, Key=key)
     except Exception as exc:  # pylint: disable=broad-except
-        if HAS_BOTO3 and isinstance(exc, botocore.exceptions.ClientError) and \
+        if _client_error(exc) and \
                 exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
             return None
         raise S3Error("reading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))

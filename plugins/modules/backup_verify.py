@@ -281,12 +281,18 @@ def _test_restore(module, params, database, backups, metrics):
     try:
         if bk.database_exists(maint, scratch):
             return [check(prefix + ".restore", CRITICAL, "scratch database %s already exists; not touching it" % scratch)]
+        temp = None
         try:
-            seconds = bk.restore_new_database(params, maint, chosen["path"], chosen["manifest"], scratch,
-                                              jobs=params["jobs"], work_dir=params["work_dir"],
-                                              pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
+            started = time.monotonic()
+            source, temp, _message = bk.prepare_source(chosen["path"], chosen["manifest"], params["work_dir"])
+            bk.restore_new_database(params, maint, source, scratch, jobs=params["jobs"],
+                                    pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
+            seconds = time.monotonic() - started
         except bk.BackupError as exc:
             return [check(prefix + ".restore", CRITICAL, "test restore of %s failed: %s" % (chosen["name"], exc))]
+        finally:
+            if temp:
+                bk.remove_path(temp)
         created = True
         metrics[metric_key("backup_restore_seconds", database=database)] = round(seconds, 3)
         checks.append(check(prefix + ".restore", OK, "%s restored into %s in %.1fs (measured RTO)" % (

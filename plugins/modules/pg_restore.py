@@ -260,27 +260,50 @@ def main() -> None:
     if target == params["database"]:
         module.fail_json(msg="target %s is the maintenance database this task connects to: set database "
                              "to another one (for example postgres)" % target)
-    prefix = "restore.%s" % target
+    # A compressed archive is decompressed for pg_restore into a temp file: removed whatever
+    # happens (fail_json and exit_json leave through SystemExit).
+    state = {"temp": None}
+    try:
+        result = _run(module, params, state)
+    finally:
+        if state["temp"]:
+            bk.remove_path(state["temp"])
+    module.exit_json(changed=True, **result)
 
-    # 1. The archive must match its manifest before anything is touched.
+
+def _run(module, params, state):
+    """Verify, plan and restore; returns the result. The temp file made is in ``state["temp"]``."""
+    target = params["target"]
+    prefix = "restore.%s" % target
+    # 1. The archive must match its manifest before anything is touched; a compressed one is
+    #    decompressed in the same read (check mode only checks it).
     backup = params["backup"]
     downloaded = None
     try:
         bk.find_pg_binary("pg_restore", params["pg_restore_path"])
         if params["s3"]:
             downloaded = _download(module, params)
-            if module.check_mode:
-                archive, manifest = downloaded["path"], downloaded["manifest"]
-                verified = "s3://%s: %s; checksums are verified while downloading" % (
-                    params["s3"]["bucket"], downloaded["message"])
             backup = downloaded["path"]
+        if downloaded and module.check_mode:
+            archive, manifest = downloaded["path"], downloaded["manifest"]
+            verified = "s3://%s: %s; checksums are verified while downloading" % (
+                params["s3"]["bucket"], downloaded["message"])
+        else:
+            archive, mpath = bk.resolve_backup(backup)
+            manifest = bk.load_manifest(mpath)
+        if manifest["format"] not in bk.DATABASE_FORMATS:
+            module.fail_json(msg="%s is a file archive (format %s), not a database dump: restore it with "
+                                 "runbook.ops.file_archive state=restored" % (params["backup"], manifest["format"]))
+        source = archive
         if not (downloaded and module.check_mode):
-            archive, manifest, verified = bk.load_verified(backup)
+            if module.check_mode:
+                ok, verified = bk.verify_archive(archive, manifest)
+                if not ok:
+                    raise bk.BackupError("checksum verification failed, refusing to restore: %s" % verified)
+            else:
+                source, state["temp"], verified = bk.prepare_source(archive, manifest, params["work_dir"])
     except (bk.BackupError, s3u.S3Error) as exc:
         module.fail_json(msg="%s: %s" % (params["backup"], exc))
-    if manifest["format"] not in bk.DATABASE_FORMATS:
-        module.fail_json(msg="%s is a file archive (format %s), not a database dump: restore it with "
-                             "runbook.ops.file_archive state=restored" % (params["backup"], manifest["format"]))
     checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive})]
 
     # 2. Inspect the target and plan.
@@ -302,7 +325,7 @@ def main() -> None:
             checks.append(check(prefix + ".plan", "ok", "; ".join(plan["steps"]), value=plan["steps"]))
             extra = {"downloaded": downloaded["path"]} if downloaded else {}
             module.exit_json(changed=True, plan=plan["steps"], **dict(build(checks, {}, "restore"), **extra))
-        result = _execute(module, params, maint, archive, manifest, plan, checks)
+        result = _execute(module, params, maint, archive, source, manifest, plan, checks)
     except bk.BackupError as exc:
         module.fail_json(msg="restore into %s failed: %s" % (target, exc))
     except pg.psycopg2.Error as exc:
@@ -314,7 +337,7 @@ def main() -> None:
             pass
     if downloaded:
         result["downloaded"] = downloaded["path"]
-    module.exit_json(changed=True, **result)
+    return result
 
 
 def _download(module, params):
@@ -336,7 +359,7 @@ def _download(module, params):
         raise s3u.S3Error(s3u.scrub(str(exc), secrets))
 
 
-def _execute(module, params, maint, archive, manifest, plan, checks):
+def _execute(module, params, maint, archive, source, manifest, plan, checks):
     target = params["target"]
     prefix = "restore.%s" % target
     into = plan["restore_into"]
@@ -344,8 +367,7 @@ def _execute(module, params, maint, archive, manifest, plan, checks):
     if plan["drop_first"]:
         bk.drop_database(maint, target, force=True)
         done.append("dropped %s" % target)
-    seconds = bk.restore_new_database(params, maint, archive, manifest, into, create=plan["create"],
-                                      jobs=params["jobs"], work_dir=params["work_dir"],
+    seconds = bk.restore_new_database(params, maint, source, into, create=plan["create"], jobs=params["jobs"],
                                       pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
     done.append("restored %s into %s in %.1fs" % (archive, into, seconds))
     metrics = {metric_key("backup_restore_seconds", database=target): round(seconds, 3)}

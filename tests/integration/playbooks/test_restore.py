@@ -97,14 +97,15 @@ def window(postgres, tmp_path):
                 drop_db(postgres, db)
 
 
-def _play(window, **more: Any) -> subprocess.CompletedProcess:
+def _play(window, _check: bool = False, **more: Any) -> subprocess.CompletedProcess:
     extra_file = window["tmp"] / ("extra-%s.json" % uuid.uuid4().hex[:6])
     extra_file.write_text(json.dumps(dict(window["extra"], **more)))
     env = dict(os.environ, RUNBOOK_OPS_REPORT_DIR=str(window["tmp"] / "reports"), ANSIBLE_NOCOLOR="1",
                PATH=str(ANSIBLE_PLAYBOOK.parent) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("ANSIBLE_CONFIG", None)
     return subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", "inventories/local", "playbooks/restore.yml",
-                           "-e", "@%s" % extra_file], cwd=str(ROOT), env=env, capture_output=True, text=True,
+                           "-e", "@%s" % extra_file] + (["--check"] if _check else []),
+                          cwd=str(ROOT), env=env, capture_output=True, text=True,
                           timeout=180, check=False)
 
 
@@ -117,6 +118,11 @@ def _replica_patches(server: FakeApiServer) -> List[int]:
             if op.get("path") == "/spec/replicas" and op.get("op") in ("replace", "add"):
                 counts.append(op["value"])
     return counts
+
+
+def _replica_patches_applied(server: FakeApiServer) -> List[Dict[str, Any]]:
+    """The PATCH requests that were not server-side dry runs."""
+    return [r for r in server.patches() if "dryRun" not in r["path"]]
 
 
 def _writers_after(window) -> Dict[str, Any]:
@@ -229,4 +235,48 @@ def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, sou
     assert window["started"] < after["finished"] <= after["started"], after
     assert _replica_patches(window["server"]) == [0, REPLICAS]
     assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
+    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+
+
+def test_check_mode_previews_the_window_and_changes_nothing(postgres, source, window):
+    proc = _play(window, restore_backup=source["backup"], _check=True)
+    out = proc.stdout
+    assert proc.returncode == 0, out[-4000:] + proc.stderr[-2000:]
+    # Every step of the window ran, in check mode: the writers that would be stopped are shown.
+    for task in ("Stop the writer containers", "Scale the writer Deployments to zero",
+                 "Restore, then compare the row counts with the manifest"):
+        assert "TASK [%s]" % task in out, out[-4000:]
+    stop = out[out.index("TASK [Stop the writer containers]"):out.index("TASK [Scale the writer Deployments to zero]")]
+    assert "changed: [localhost] => (item=%s)" % window["container"].name in stop, stop
+    assert "ok: [localhost] => (item=%s)" % window["idle"].name in stop, stop
+
+    # Nothing changed: the container kept running, the Deployment was only dry-run patched,
+    # no database was created.
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert after["started"] == window["started"] and after["finished"] == NEVER, after
+    assert _replica_patches_applied(window["server"]) == []
+    assert after["replicas"] == REPLICAS
+    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+
+
+def test_failed_writer_stop_stops_the_restore_and_starts_the_others(postgres, source, window):
+    # The second writer name does not exist: its stop fails (community.docker cannot create it
+    # without an image), the play restores nothing, the writer it did stop is started again,
+    # and the missing one is looked up (it does not exist) and never created.
+    missing = window["container"].name + "-missing"
+    proc = _play(window, restore_backup=source["backup"], restore_stop_timeout=5,
+                 restore_stop_containers=[window["container"].name, missing])
+    out = proc.stdout
+    assert proc.returncode != 0, out[-4000:]
+    assert "TASK [Restore, then compare the row counts with the manifest]" not in out, out[-4000:]
+    assert "TASK [Look up the writer containers whose stop failed]" in out, out[-4000:]
+    lookup = out[out.index("TASK [Look up the writer containers whose stop failed]"):]
+    assert "(item=%s)" % missing in lookup, lookup[:2000]
+
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started
+    assert after["replicas"] == REPLICAS
+    assert window["client"].containers.list(all=True, filters={"name": missing}) == []
     assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"

@@ -118,12 +118,28 @@ def test_flipped_byte_refused_before_anything_changes(postgres, backups, targets
         _restore(postgres, archive, target)
     assert "checksum verification failed, refusing to restore" in failed.value.result["msg"]
     assert not _exists(postgres, target)
+    # The decompressed copy made in the same read as the checksum is gone.
+    assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []
     # Also refused for an existing database with data and force.
     existing = targets()
     create_db(postgres, existing, "CREATE TABLE keep (x int); INSERT INTO keep VALUES (42);")
     with pytest.raises(ModuleFailed):
         _restore(postgres, archive, existing, force=True, swap=True)
     assert postgres.psql("SELECT x FROM keep", database=existing).strip() == "42"
+
+
+def test_truncated_archive_refused_and_no_temp_file_left(postgres, backups, targets, tmp_path):
+    archive = _copy_backup(backups["zstd"], tmp_path)
+    size = os.path.getsize(archive)
+    with open(archive, "r+b") as handle:
+        handle.truncate(size // 2)
+    target = targets()
+    with pytest.raises(ModuleFailed) as failed:
+        _restore(postgres, archive, target)
+    msg = failed.value.result["msg"]
+    assert "checksum verification failed, refusing to restore" in msg and "manifest says %d" % size in msg, msg
+    assert not _exists(postgres, target)
+    assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []
 
 
 def test_missing_manifest_refused(postgres, backups, targets, tmp_path):
