@@ -14,7 +14,8 @@ short_description: Back up a PostgreSQL database with pg_dump, a streamed SHA-25
 version_added: 0.1.0
 author: runbook.ops contributors (@runbook-ops)
 description:
-  - Runs C(pg_dump) in custom format without compression (C(-Fc -Z0)) piped through C(zstd -T0)
+  - Runs C(pg_dump) in custom format without compression (C(-Fc -Z0)) piped through C(pzstd) on
+    every core (standard zstd frames that C(zstd -d) reads too; C(zstd -T0) where pzstd is absent)
     (or C(gzip), or nothing), reading the pipe in bounded chunks to compute the SHA-256 while
     writing; or in directory format with O(jobs) parallel workers and a checksum per file.
   - The dump, the row counts and the versions all come from one exported snapshot, so the row

@@ -145,7 +145,8 @@ def test_zstd_failing(postgres, source, tmp_path, monkeypatch):
     earlier = _earlier_backup(postgres, source, tmp_path)
     fakebin = tmp_path / "fakebin"
     fakebin.mkdir()
-    _script(fakebin, "zstd", 'head -c 100 >/dev/null\necho "zstd: injected error" >&2\nexit 1\n')
+    for name in ("zstd", "pzstd"):  # pzstd is preferred where it is installed
+        _script(fakebin, name, 'head -c 100 >/dev/null\necho "zstd: injected error" >&2\nexit 1\n')
     monkeypatch.setenv("PATH", "%s:%s" % (fakebin, os.environ["PATH"]))
     with pytest.raises(ModuleFailed) as failed:
         run_module("pg_backup", _args(postgres, source, tmp_path))

@@ -270,3 +270,45 @@ def test_decompression_into_full_work_dir_fails_cleanly(postgres, backups, targe
         subprocess.run(["umount", mount], check=False)
         os.rmdir(mount)
     time.sleep(0)
+
+
+def _frames(path):
+    """The number of zstd frames in a file (4-byte magic, then the frame; read by zstd -lv)."""
+    import subprocess
+    listed = subprocess.run(["zstd", "-lv", path], capture_output=True, text=True, check=True).stdout
+    return int(next(line.split(":")[1] for line in listed.splitlines() if line.strip().startswith("# Zstandard Frames")))
+
+
+def test_single_frame_zstd_archive_restores(postgres, source, backups, targets, tmp_path):
+    # An archive written by plain `zstd` (one frame, as before pzstd was preferred) restores like
+    # the multi-frame ones pzstd writes.
+    import subprocess
+    archive = _copy_backup(backups["zstd"], tmp_path)
+    raw = subprocess.run(["zstd", "-d", "-c", "-q", archive], capture_output=True, check=True).stdout
+    subprocess.run(["zstd", "-q", "-f", "-o", archive], input=raw, check=True)
+    assert _frames(archive) == 1
+    manifest = json.loads(open(archive + ".manifest.json").read())
+    manifest["sha256"], manifest["size"] = bk.sha256_file(archive)
+    with open(archive + ".manifest.json", "w") as handle:
+        json.dump(manifest, handle)
+    target = targets()
+    result = _restore(postgres, archive, target)
+    assert result["status"] == "ok", result["summary"]
+    assert table_checksums(postgres, target) == table_checksums(postgres, source)
+
+
+def test_pzstd_archive_restores_where_only_zstd_is_installed(postgres, source, backups, targets, tmp_path,
+                                                             monkeypatch):
+    import shutil
+    fakebin = tmp_path / "bin"
+    fakebin.mkdir()
+    for tool in ("zstd", "gzip", "sh"):
+        os.symlink(shutil.which(tool), fakebin / tool)
+    expected = table_checksums(postgres, source)
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", str(fakebin))
+    target = targets()
+    result = _restore(postgres, backups["zstd"]["path"], target)
+    monkeypatch.setenv("PATH", path)
+    assert result["status"] == "ok", result["summary"]
+    assert table_checksums(postgres, target) == expected

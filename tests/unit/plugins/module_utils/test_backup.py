@@ -476,3 +476,19 @@ def test_resolve_backup():
     assert bk.resolve_backup("/b/x.dump.zst") == ("/b/x.dump.zst", "/b/x.dump.zst.manifest.json")
     assert bk.resolve_backup("/b/x.dir/") == ("/b/x.dir", "/b/x.dir.manifest.json")
     assert bk.resolve_backup("/b/x.dump.manifest.json") == ("/b/x.dump", "/b/x.dump.manifest.json")
+
+
+def test_compressor_prefers_pzstd_and_falls_back_to_zstd(monkeypatch):
+    installed = {"pzstd": "/usr/bin/pzstd", "zstd": "/usr/bin/zstd", "gzip": "/bin/gzip"}
+    monkeypatch.setattr(bk.shutil, "which", installed.get)
+    monkeypatch.setattr(bk, "_cpus", lambda: 2)
+    assert bk.compressor_argv("zstd") == ["/usr/bin/pzstd", "-c", "-q", "-p", "2"]
+    assert bk.compressor_argv("zstd", decompress=True) == ["/usr/bin/pzstd", "-d", "-c", "-q", "-p", "2"]
+    del installed["pzstd"]
+    assert bk.compressor_argv("zstd") == ["/usr/bin/zstd", "-T0", "-q", "-c"]
+    assert bk.compressor_argv("zstd", decompress=True) == ["/usr/bin/zstd", "-d", "-c", "-q"]
+    assert bk.compressor_argv("gzip", decompress=True) == ["/bin/gzip", "-d", "-c"]
+    assert bk.compressor_argv("none") is None
+    del installed["zstd"]
+    with pytest.raises(bk.BackupError, match="zstd is not installed"):
+        bk.compressor_argv("zstd")
