@@ -861,7 +861,7 @@ class _Background:
     def __init__(self, fn, *args):
         self._value: Any = None
         self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(target=self._run, args=(fn,) + args, name="row-counts", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(fn,) + args, name=fn.__name__, daemon=True)
         self._thread.start()
 
     def _run(self, fn, *args) -> None:
@@ -993,9 +993,9 @@ def prepare_source(archive: str, manifest: Mapping[str, Any],
                    work_dir: Optional[str] = None) -> Tuple[str, Optional[str], str]:
     """Check ``archive`` against its manifest and make it readable by ``pg_restore -j``.
 
-    A compressed custom archive is read once: each block goes to the SHA-256 and to the
-    decompressor, which writes a temp file in ``work_dir`` (default: the archive's directory;
-    pg_restore -j needs a seekable file). Other backups are checked as they are.
+    A compressed custom archive is decompressed into a temp file in ``work_dir`` (default: the
+    archive's directory; pg_restore -j needs a seekable file) while its SHA-256 is checked, at
+    the same time rather than one after the other. Other backups are checked as they are.
     Returns ``(source for pg_restore, temp file to remove or None, verification message)``;
     raises BackupError (a checksum mismatch first) with no temp file left behind.
     """
@@ -1018,52 +1018,39 @@ def prepare_source(archive: str, manifest: Mapping[str, Any],
     return temp, temp, message
 
 
-def verified_decompress(archive: str, manifest: Mapping[str, Any], out_path: str, chunk: int = CHUNK) -> str:
-    """Decompress ``archive`` into ``out_path`` while checking its size and SHA-256 against the
-    manifest, in one read. BackupError when either differs (whatever the decompressor said) or
-    the decompressor fails; the caller removes ``out_path``."""
+def verified_decompress(archive: str, manifest: Mapping[str, Any], out_path: str) -> str:
+    """Decompress ``archive`` into ``out_path`` while a thread checks its size and SHA-256 against
+    the manifest (the decompressor and the hash read the file at the same time: the second read
+    comes from the page cache). BackupError when either differs (whatever the decompressor said)
+    or the decompressor fails; the caller removes ``out_path``."""
     refused = "checksum verification failed, refusing to restore: "
-    argv = compressor_argv(manifest["compression"], decompress=True)
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        src = open(archive, "rb")  # pylint: disable=consider-using-with
-    except OSError as exc:
-        raise BackupError(refused + "cannot read %s: %s" % (archive, exc.strerror or exc))
-    with src, tempfile.TemporaryFile() as err:
+    argv = compressor_argv(manifest["compression"], decompress=True) + [archive]
+    hashing = _Background(sha256_file, archive)
+    code = None
+    with tempfile.TemporaryFile() as err:
         try:
             with open(out_path, "wb") as out:
-                proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err)  # noqa: S603
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)  # noqa: S603
+            try:
+                code = proc.wait()
+            except BaseException:
+                _stop(proc)
+                raise
         except OSError as exc:
-            raise _io_error("decompressing to", out_path, exc)
-        broken = False
+            failure: Optional[BackupError] = _io_error("decompressing to", out_path, exc)
+        else:
+            failure = None
         try:
-            while True:
-                block = src.read(chunk)
-                if not block:
-                    break
-                digest.update(block)
-                size += len(block)
-                if not broken:
-                    try:
-                        proc.stdin.write(block)
-                    except BrokenPipeError:  # the decompressor gave up: finish the checksum anyway
-                        broken = True
-        except BaseException as exc:
-            _stop(proc)
-            if isinstance(exc, OSError):
-                raise BackupError(refused + "cannot read %s: %s" % (archive, exc.strerror or exc))
-            raise
-        try:
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass
-        code = proc.wait()
+            digest, size = hashing.result()
+        except OSError as exc:
+            raise BackupError(refused + "cannot read %s: %s" % (archive, exc.strerror or exc))
         if size != manifest["size"]:
             raise BackupError(refused + "archive %s is %d bytes, manifest says %d" % (archive, size, manifest["size"]))
-        if digest.hexdigest() != manifest["sha256"]:
+        if digest != manifest["sha256"]:
             raise BackupError(refused + "archive %s sha256 %s does not match the manifest (%s)"
-                              % (archive, digest.hexdigest()[:16], manifest["sha256"][:16]))
+                              % (archive, digest[:16], manifest["sha256"][:16]))
+        if failure is not None:
+            raise failure
         if code != 0:
             tail = _tail(err)
             if "No space left" in tail or _disk_full(out_path):

@@ -312,3 +312,23 @@ def test_pzstd_archive_restores_where_only_zstd_is_installed(postgres, source, b
     monkeypatch.setenv("PATH", path)
     assert result["status"] == "ok", result["summary"]
     assert table_checksums(postgres, target) == expected
+
+
+def test_undecompressable_archive_matching_its_manifest_fails_cleanly(postgres, backups, targets, tmp_path):
+    # The checksum matches (the manifest was written for these bytes) but they are not zstd:
+    # the decompressor's error is reported, nothing is created, no temp file is left.
+    archive = _copy_backup(backups["zstd"], tmp_path)
+    with open(archive, "wb") as handle:
+        handle.write(b"not a zstd frame\n" * 1000)
+    manifest = json.loads(open(archive + ".manifest.json").read())
+    manifest["sha256"], manifest["size"] = bk.sha256_file(archive)
+    with open(archive + ".manifest.json", "w") as handle:
+        json.dump(manifest, handle)
+    target = targets()
+    with pytest.raises(ModuleFailed) as failed:
+        _restore(postgres, archive, target)
+    msg = failed.value.result["msg"]
+    assert "decompressing %s failed" % archive in msg and "exited with status" in msg, msg
+    assert "checksum" not in msg
+    assert not _exists(postgres, target)
+    assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []
