@@ -26,12 +26,11 @@ import importlib.util
 import os
 import sys
 import threading
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 # boto3 is imported on first use (``_boto``): a module with optional S3 options (pg_restore,
-# backup_retention) does not pay its ~0.15 s import when it does not talk to S3.
+# backup_retention) does not pay its ~0.1 s import when it does not talk to S3.
 try:
     HAS_BOTO3 = importlib.util.find_spec("boto3") is not None and importlib.util.find_spec("botocore") is not None
 except (ImportError, ValueError):  # pragma: no cover - a broken installation
@@ -135,7 +134,7 @@ def error_message(exc: BaseException, secrets: Iterable[Optional[str]] = ()) -> 
     """One line for a botocore/boto3 error."""
     exceptions = sys.modules.get("botocore.exceptions")
     if exceptions is not None:
-        if isinstance(exc, exceptions.ClientError):
+        if _client_error(exc):
             err = exc.response.get("Error", {})
             code = err.get("Code") or "error"
             text = err.get("Message") or ""
