@@ -24,7 +24,9 @@ description:
     (kept, for rollback) and the new database to O(target). Open connections to the old database
     refuse the swap before anything is done, unless O(force), which terminates them.
   - Runs C(pg_restore -j O(jobs)). A compressed archive is decompressed to a temp file in O(work_dir)
-    first, because C(pg_restore -j) needs a seekable file; the temp file is always removed.
+    first, because C(pg_restore -j) needs a seekable file; its checksum is checked at the same time,
+    after the target was inspected and the plan accepted (a refused plan costs no decompression) and
+    before any database is touched. The temp file is always removed.
   - Afterwards compares every table's row count with the manifest; a difference is a critical check
     (and with O(swap) the swap is not done). The restored tables are fresh, so the server's statistics
     of inserted rows give their exact counts without scanning them; any table whose statistics do not
@@ -275,8 +277,8 @@ def _run(module, params, state):
     """Verify, plan and restore; returns the result. The temp file made is in ``state["temp"]``."""
     target = params["target"]
     prefix = "restore.%s" % target
-    # 1. The archive must match its manifest before anything is touched; a compressed one is
-    #    decompressed in the same read (check mode only checks it).
+    # 1. The manifest, and in check mode the archive's checksum. (The real run checks it after
+    #    the plan, while decompressing: a refused plan costs no decompression.)
     backup = params["backup"]
     downloaded = None
     try:
@@ -294,19 +296,15 @@ def _run(module, params, state):
         if manifest["format"] not in bk.DATABASE_FORMATS:
             module.fail_json(msg="%s is a file archive (format %s), not a database dump: restore it with "
                                  "runbook.ops.file_archive state=restored" % (params["backup"], manifest["format"]))
-        source = archive
-        if not (downloaded and module.check_mode):
-            if module.check_mode:
-                ok, verified = bk.verify_archive(archive, manifest)
-                if not ok:
-                    raise bk.BackupError("checksum verification failed, refusing to restore: %s" % verified)
-            else:
-                source, state["temp"], verified = bk.prepare_source(archive, manifest, params["work_dir"])
+        if module.check_mode and not downloaded:
+            ok, verified = bk.verify_archive(archive, manifest)
+            if not ok:
+                raise bk.BackupError("checksum verification failed, refusing to restore: %s" % verified)
     except (bk.BackupError, s3u.S3Error) as exc:
         module.fail_json(msg="%s: %s" % (params["backup"], exc))
-    checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive})]
 
-    # 2. Inspect the target and plan.
+    # 2. Inspect the target and plan; 3. check the archive's checksum while decompressing it for
+    #    pg_restore -j, before anything is touched; 4. restore.
     try:
         maint = bk.connect(params, params["database"])
     except bk.BackupError as exc:
@@ -322,9 +320,16 @@ def _run(module, params, state):
             module.fail_json(msg=plan["refused"], plan=plan["steps"])
         if module.check_mode:
             maint.close()
-            checks.append(check(prefix + ".plan", "ok", "; ".join(plan["steps"]), value=plan["steps"]))
+            checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive}),
+                      check(prefix + ".plan", "ok", "; ".join(plan["steps"]), value=plan["steps"])]
             extra = {"downloaded": downloaded["path"]} if downloaded else {}
             module.exit_json(changed=True, plan=plan["steps"], **dict(build(checks, {}, "restore"), **extra))
+        try:
+            source, state["temp"], verified = bk.prepare_source(archive, manifest, params["work_dir"])
+        except bk.BackupError as exc:
+            maint.close()
+            module.fail_json(msg="%s: %s" % (params["backup"], exc))
+        checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive})]
         result = _execute(module, params, maint, archive, source, manifest, plan, checks)
     except bk.BackupError as exc:
         module.fail_json(msg="restore into %s failed: %s" % (target, exc))

@@ -155,8 +155,10 @@ def test_missing_manifest_refused(postgres, backups, targets, tmp_path):
 def test_non_empty_target_refused_without_force(postgres, backups, targets):
     target = targets()
     create_db(postgres, target, "CREATE TABLE precious (x int); INSERT INTO precious VALUES (7);")
+    # The plan is refused before the archive is decompressed: a work_dir that does not exist
+    # is never reached.
     with pytest.raises(ModuleFailed) as failed:
-        _restore(postgres, backups["zstd"]["path"], target)
+        _restore(postgres, backups["zstd"]["path"], target, work_dir="/nonexistent/rbo-work")
     assert "is not empty" in failed.value.result["msg"] and "force" in failed.value.result["msg"]
     assert postgres.psql("SELECT x FROM precious", database=target).strip() == "7"
     result = _restore(postgres, backups["zstd"]["path"], target, force=True)
