@@ -134,6 +134,21 @@ def _writers_after(window) -> Dict[str, Any]:
             "replicas": deployment["spec"]["replicas"], "available": deployment["status"].get("availableReplicas")}
 
 
+def _assert_writers_stopped_and_back(window) -> None:
+    """The writer container was stopped and started again, the writer Deployment scaled to 0
+    and back to its replicas, all available."""
+    after = _writers_after(window)
+    assert after["running"] is True
+    assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started again
+    assert _replica_patches(window["server"]) == [0, REPLICAS]
+    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
+
+
+def _target_databases(postgres, window) -> int:
+    """Databases named like the restore target (the target, its _restore_ and _before_ copies)."""
+    return int(postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]))
+
+
 def _counts(postgres, database: str) -> Dict[str, int]:
     """count(*) of every user table, keyed schema.table as in the manifest."""
     rows = postgres.psql("SELECT schemaname || '.' || tablename, format('%I.%I', schemaname, tablename) FROM pg_tables "
@@ -158,11 +173,7 @@ def test_restore_stops_the_writers_restores_verifies_and_starts_them(postgres, s
                    "Restore, then compare the row counts with the manifest",
                    "Scale the writer Deployments back to their replicas", "Start the writer containers again")
     assert steps == sorted(steps)
-    after = _writers_after(window)
-    assert after["running"] is True
-    assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started again
-    assert _replica_patches(window["server"]) == [0, REPLICAS]
-    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
+    _assert_writers_stopped_and_back(window)
     window["idle"].reload()
     assert window["idle"].attrs["State"]["Status"] == "created"  # not started by the play
 
@@ -188,12 +199,8 @@ def test_failed_restore_still_starts_the_writers_again(postgres, source, window)
     assert "restore into %s failed" % window["target"] in out, out[-4000:]
     assert "permission denied to create database" in out, out[-4000:]
 
-    after = _writers_after(window)
-    assert after["running"] is True
-    assert window["started"] < after["finished"] <= after["started"], after
-    assert _replica_patches(window["server"]) == [0, REPLICAS]
-    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
-    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+    _assert_writers_stopped_and_back(window)
+    assert _target_databases(postgres, window) == 0
 
 
 def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, window):
@@ -217,7 +224,7 @@ def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, wi
     assert after["started"] == window["started"] and after["finished"] == NEVER, after  # never stopped
     assert window["server"].patches() == []
     assert after["replicas"] == REPLICAS
-    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+    assert _target_databases(postgres, window) == 0
 
 
 def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, source, window):
@@ -230,12 +237,8 @@ def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, sou
     assert "writers not stopped, nothing restored" in out and "no-such-writer" in out, out[-4000:]
     assert "TASK [Restore, then compare the row counts with the manifest]" not in out, out[-4000:]
 
-    after = _writers_after(window)
-    assert after["running"] is True
-    assert window["started"] < after["finished"] <= after["started"], after
-    assert _replica_patches(window["server"]) == [0, REPLICAS]
-    assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
-    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+    _assert_writers_stopped_and_back(window)
+    assert _target_databases(postgres, window) == 0
 
 
 def test_check_mode_previews_the_window_and_changes_nothing(postgres, source, window):
@@ -257,7 +260,7 @@ def test_check_mode_previews_the_window_and_changes_nothing(postgres, source, wi
     assert after["started"] == window["started"] and after["finished"] == NEVER, after
     assert _replica_patches_applied(window["server"]) == []
     assert after["replicas"] == REPLICAS
-    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+    assert _target_databases(postgres, window) == 0
 
 
 def test_failed_writer_stop_stops_the_restore_and_starts_the_others(postgres, source, window):
@@ -279,4 +282,4 @@ def test_failed_writer_stop_stops_the_restore_and_starts_the_others(postgres, so
     assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started
     assert after["replicas"] == REPLICAS
     assert window["client"].containers.list(all=True, filters={"name": missing}) == []
-    assert postgres.psql("SELECT count(*) FROM pg_database WHERE datname LIKE '%s%%'" % window["target"]).strip() == "0"
+    assert _target_databases(postgres, window) == 0
