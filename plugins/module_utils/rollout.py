@@ -204,14 +204,6 @@ def build_plan(members: Sequence[Mapping[str, Any]], target_id: str, target_ref:
 # The new container's configuration
 # --------------------------------------------------------------------------- #
 
-def _env_dict(env: Optional[Sequence[str]]) -> Dict[str, str]:
-    out: Dict[str, str] = {}
-    for item in env or []:
-        key, _sep, value = str(item).partition("=")
-        out[key] = value
-    return out
-
-
 def user_env(container_env: Optional[Sequence[str]], image_env: Optional[Sequence[str]]) -> List[str]:
     """The container's environment minus what it inherited unchanged from its image."""
     inherited = set(image_env or [])
