@@ -432,6 +432,14 @@ def verify_archive(archive: str, manifest: Mapping[str, Any]) -> Tuple[bool, str
         return False, "cannot read %s: %s" % (archive, exc.strerror or exc)
 
 
+def require_verified(archive: str, manifest: Mapping[str, Any]) -> str:
+    """``verify_archive`` for a restore: its message, or BackupError refusing to restore."""
+    ok, message = verify_archive(archive, manifest)
+    if not ok:
+        raise BackupError("checksum verification failed, refusing to restore: %s" % message)
+    return message
+
+
 def list_backups(backup_dir: str, kinds: Optional[Iterable[str]] = None,
                  database: Optional[str] = None) -> List[Dict[str, Any]]:
     """Backups under ``backup_dir/<kind>/``: complete ones, incomplete ones and ``.partial`` leftovers.
@@ -1000,10 +1008,7 @@ def prepare_source(archive: str, manifest: Mapping[str, Any],
     raises BackupError (a checksum mismatch first) with no temp file left behind.
     """
     if not (manifest["format"] == "custom" and manifest["compression"] != "none"):
-        ok, message = verify_archive(archive, manifest)
-        if not ok:
-            raise BackupError("checksum verification failed, refusing to restore: %s" % message)
-        return archive, None, message
+        return archive, None, require_verified(archive, manifest)
     directory = work_dir or os.path.dirname(os.path.abspath(archive))
     try:
         fd, temp = tempfile.mkstemp(prefix=".restore-", suffix=".dump", dir=directory)
@@ -1019,14 +1024,13 @@ def prepare_source(archive: str, manifest: Mapping[str, Any],
 
 
 def verified_decompress(archive: str, manifest: Mapping[str, Any], out_path: str) -> str:
-    """Decompress ``archive`` into ``out_path`` while a thread checks its size and SHA-256 against
-    the manifest (the decompressor and the hash read the file at the same time: the second read
-    comes from the page cache). BackupError when either differs (whatever the decompressor said)
-    or the decompressor fails; the caller removes ``out_path``."""
-    refused = "checksum verification failed, refusing to restore: "
+    """Decompress ``archive`` into ``out_path`` while a thread checks it against the manifest
+    (``require_verified``: the decompressor and the hash read the file at the same time, the
+    second read comes from the page cache). BackupError when the check fails (reported first,
+    whatever the decompressor said) or the decompressor fails; the caller removes ``out_path``."""
     argv = compressor_argv(manifest["compression"], decompress=True) + [archive]
-    hashing = _Background(sha256_file, archive)
-    code = None
+    checking = _Background(require_verified, archive, manifest)
+    failure: Optional[BackupError] = None
     with tempfile.TemporaryFile() as err:
         try:
             with open(out_path, "wb") as out:
@@ -1036,27 +1040,18 @@ def verified_decompress(archive: str, manifest: Mapping[str, Any], out_path: str
             except BaseException:
                 _stop(proc)
                 raise
+            if code != 0:
+                tail = _tail(err)
+                if "No space left" in tail or _disk_full(out_path):
+                    failure = BackupError("decompressing %s to %s failed: no space left on device" % (archive, out_path))
+                else:
+                    failure = BackupError("decompressing %s failed: %s: %s" % (archive, _describe_rc(argv[0], code), tail))
         except OSError as exc:
-            failure: Optional[BackupError] = _io_error("decompressing to", out_path, exc)
-        else:
-            failure = None
-        try:
-            digest, size = hashing.result()
-        except OSError as exc:
-            raise BackupError(refused + "cannot read %s: %s" % (archive, exc.strerror or exc))
-        if size != manifest["size"]:
-            raise BackupError(refused + "archive %s is %d bytes, manifest says %d" % (archive, size, manifest["size"]))
-        if digest != manifest["sha256"]:
-            raise BackupError(refused + "archive %s sha256 %s does not match the manifest (%s)"
-                              % (archive, digest[:16], manifest["sha256"][:16]))
-        if failure is not None:
-            raise failure
-        if code != 0:
-            tail = _tail(err)
-            if "No space left" in tail or _disk_full(out_path):
-                raise BackupError("decompressing %s to %s failed: no space left on device" % (archive, out_path))
-            raise BackupError("decompressing %s failed: %s: %s" % (archive, _describe_rc(argv[0], code), tail))
-    return "sha256 matches (%d bytes), checked while decompressing" % size
+            failure = _io_error("decompressing to", out_path, exc)
+        message = checking.result()
+    if failure is not None:
+        raise failure
+    return message + ", checked while decompressing"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1135,10 +1130,7 @@ def load_verified(path: str) -> Tuple[str, Dict[str, Any], str]:
     """
     archive, mpath = resolve_backup(path)
     manifest = load_manifest(mpath)
-    ok, message = verify_archive(archive, manifest)
-    if not ok:
-        raise BackupError("checksum verification failed, refusing to restore: %s" % message)
-    return archive, manifest, message
+    return archive, manifest, require_verified(archive, manifest)
 
 
 def restore_new_database(params: Mapping[str, Any], maint, source: str, name: str, create: bool = True,

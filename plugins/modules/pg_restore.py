@@ -297,9 +297,7 @@ def _run(module, params, state):
             module.fail_json(msg="%s is a file archive (format %s), not a database dump: restore it with "
                                  "runbook.ops.file_archive state=restored" % (params["backup"], manifest["format"]))
         if module.check_mode and not downloaded:
-            ok, verified = bk.verify_archive(archive, manifest)
-            if not ok:
-                raise bk.BackupError("checksum verification failed, refusing to restore: %s" % verified)
+            verified = bk.require_verified(archive, manifest)
     except (bk.BackupError, s3u.S3Error) as exc:
         module.fail_json(msg="%s: %s" % (params["backup"], exc))
 
