@@ -23,8 +23,9 @@ description:
     or a damaged manifest is critical.
   - With O(test_restore), the newest verified backup of each database is restored with C(pg_restore -j)
     into a scratch database, its row counts are compared with the manifest, the O(smoke_queries) run in
-    it, and the scratch database is dropped again whatever happens. The time the restore took is
-    reported as the measured RTO, metric C(backup_restore_seconds). A file archive's test restore reads
+    it, and the scratch database is dropped again whatever happens. The time the restore took (checksum
+    and decompression included, as in a real restore) is reported as the measured RTO, metric
+    C(backup_restore_seconds). A file archive's test restore reads
     every member back through the decompressor and compares its SHA-256 with the manifest, writing nothing.
   - Problems are checks in the result (it feeds the daily health check), not task failures; C(changed)
     is always false.
