@@ -281,6 +281,7 @@ def _run(module, params, state):
     #    the plan, while decompressing: a refused plan costs no decompression.)
     backup = params["backup"]
     downloaded = None
+    verified = ""  # the checksum check's message, once it passed
     try:
         bk.find_pg_binary("pg_restore", params["pg_restore_path"])
         if params["s3"]:
