@@ -847,6 +847,62 @@ def run_tool(argv: List[str], env: Mapping[str, str], name: str, secrets: Iterab
             raise BackupError("%s: %s" % (_describe_rc(name, code), scrub(_tail(err), secrets) or "no error output"))
 
 
+_DATA_FILE = re.compile(r"^(?:\d+|blob_\d+)\.dat$")
+
+
+def _run_filter(argv: List[str], src: str, dst: str, verb: str) -> None:
+    """``argv < src > dst`` for a compressor or decompressor; BackupError on failure, with ``dst``
+    removed."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            with open(src, "rb") as inp, open(dst, "wb") as out:
+                proc = subprocess.Popen(argv, stdin=inp, stdout=out, stderr=err)  # noqa: S603
+                try:
+                    code = proc.wait()
+                except BaseException:
+                    _stop(proc)
+                    raise
+        except OSError as exc:
+            remove_path(dst)
+            raise _io_error(verb + " to", dst, exc)
+        if code != 0:
+            tail = _tail(err)
+            full = "No space left" in tail or _disk_full(dst)
+            remove_path(dst)
+            if full:
+                raise BackupError("%s %s to %s failed: no space left on device" % (verb, src, dst))
+            raise BackupError("%s %s failed: %s: %s" % (verb, src, _describe_rc(os.path.basename(argv[0]), code),
+                                                        tail or "no error output"))
+
+
+def compress_data_files(directory: str) -> None:
+    """Compress the data files of a directory-format dump written with ``-Z0`` with zstd
+    (``NNNN.dat`` -> ``NNNN.dat.zst``, the original removed), largest first, each on all cores.
+    The TOC files stay as they are. ``decompress_directory`` undoes it for pg_restore."""
+    argv = compressor_argv("zstd")
+    names = [name for name in os.listdir(directory) if _DATA_FILE.match(name)]
+    sizes = {name: os.path.getsize(os.path.join(directory, name)) for name in names}
+    for name in sorted(names, key=lambda item: (-sizes[item], item)):
+        path = os.path.join(directory, name)
+        _run_filter(argv, path, path + ".zst", "compressing")
+        os.remove(path)
+
+
+def decompress_directory(archive: str, manifest: Mapping[str, Any], out_dir: str) -> None:
+    """Rebuild the directory-format dump pg_restore reads from a zstd directory backup:
+    ``*.zst`` files decompressed into ``out_dir`` (largest first), the TOC files copied."""
+    argv = compressor_argv("zstd", decompress=True)
+    for entry in sorted(manifest["files"], key=lambda item: (-int(item.get("size") or 0), item["path"])):
+        src = os.path.join(archive, entry["path"])
+        if entry["path"].endswith(".zst"):
+            _run_filter(argv, src, os.path.join(out_dir, entry["path"][:-4]), "decompressing")
+        else:
+            try:
+                shutil.copyfile(src, os.path.join(out_dir, entry["path"]))
+            except OSError as exc:
+                raise _io_error("copying to", out_dir, exc)
+
+
 def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, jobs: int,
               compression: str, snapshot: Optional[str], out_path: Optional[str],
               extra: Sequence[str] = ()) -> List[str]:
@@ -855,6 +911,7 @@ def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, 
     if fmt == "custom":
         argv += ["-Fc", "-Z0"]
     else:
+        # zstd: pg_dump 15 writes the files uncompressed, compress_data_files compresses them after.
         argv += ["-Fd", "-Z%d" % (6 if compression == "gzip" else 0), "-j", str(jobs), "-f", str(out_path)]
     if snapshot:
         argv += ["--snapshot", snapshot]
@@ -935,7 +992,14 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
             else:
                 remove_path(partial)
                 argv = dump_argv(pg_dump, params, database, fmt, jobs, compression, snapshot, partial, extra_args)
-                run_tool(argv, env, "pg_dump", secrets)
+                try:
+                    run_tool(argv, env, "pg_dump", secrets)
+                except BackupError as exc:
+                    if "No space left on device" in str(exc) or _disk_full(partial):
+                        raise BackupError("pg_dump writing %s failed: no space left on device" % partial) from exc
+                    raise
+                if compression == "zstd":
+                    compress_data_files(partial)
                 files = hash_tree(partial)
                 for entry in files:
                     with open(os.path.join(partial, entry["path"]), "rb") as handle:
@@ -997,22 +1061,34 @@ def restore_archive(params: Mapping[str, Any], source: str, target: str, jobs: i
     return time.monotonic() - started
 
 
+def needs_decompression(manifest: Mapping[str, Any]) -> bool:
+    """Must the backup be decompressed before pg_restore can read it? (A custom dump compressed
+    outside pg_dump, a directory dump whose files were compressed with zstd after pg_dump.)"""
+    if manifest["format"] == "custom":
+        return manifest["compression"] != "none"
+    return manifest["format"] == "directory" and manifest["compression"] == "zstd"
+
+
 def prepare_source(archive: str, manifest: Mapping[str, Any],
                    work_dir: Optional[str] = None) -> Tuple[str, Optional[str], str]:
     """Check ``archive`` against its manifest and make it readable by ``pg_restore -j``.
 
     A compressed custom archive is decompressed into a temp file in ``work_dir`` (default: the
-    archive's directory; pg_restore -j needs a seekable file) while its SHA-256 is checked, at
-    the same time rather than one after the other. Other backups are checked as they are.
-    Returns ``(source for pg_restore, temp file to remove or None, verification message)``;
-    raises BackupError (a checksum mismatch first) with no temp file left behind.
+    archive's directory; pg_restore -j needs a seekable file), a zstd directory backup into a
+    temp directory, while the SHA-256 sums are checked, at the same time rather than one after
+    the other. Other backups are checked as they are. Returns ``(source for pg_restore, temp
+    path to remove or None, verification message)``; raises BackupError (a checksum mismatch
+    first) with no temp file left behind.
     """
-    if not (manifest["format"] == "custom" and manifest["compression"] != "none"):
+    if not needs_decompression(manifest):
         return archive, None, require_verified(archive, manifest)
     directory = work_dir or os.path.dirname(os.path.abspath(archive))
     try:
-        fd, temp = tempfile.mkstemp(prefix=".restore-", suffix=".dump", dir=directory)
-        os.close(fd)
+        if manifest["format"] == "directory":
+            temp = tempfile.mkdtemp(prefix=".restore-", suffix=".dir", dir=directory)
+        else:
+            fd, temp = tempfile.mkstemp(prefix=".restore-", suffix=".dump", dir=directory)
+            os.close(fd)
     except OSError as exc:
         raise _io_error("creating a temp file in", directory, exc)
     try:
@@ -1024,31 +1100,21 @@ def prepare_source(archive: str, manifest: Mapping[str, Any],
 
 
 def verified_decompress(archive: str, manifest: Mapping[str, Any], out_path: str) -> str:
-    """Decompress ``archive`` into ``out_path`` while a thread checks it against the manifest
-    (``require_verified``: the decompressor and the hash read the file at the same time, the
-    second read comes from the page cache). BackupError when the check fails (reported first,
-    whatever the decompressor said) or the decompressor fails; the caller removes ``out_path``."""
-    argv = compressor_argv(manifest["compression"], decompress=True) + [archive]
+    """Decompress ``archive`` into ``out_path`` (a file, or the directory for a directory backup)
+    while a thread checks it against the manifest (``require_verified``: the decompressor and the
+    hash read the files at the same time, the second read comes from the page cache). BackupError
+    when the check fails (reported first, whatever the decompressor said) or the decompressor
+    fails; the caller removes ``out_path``."""
     checking = _Background(require_verified, archive, manifest)
     failure: Optional[BackupError] = None
-    with tempfile.TemporaryFile() as err:
-        try:
-            with open(out_path, "wb") as out:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err)  # noqa: S603
-            try:
-                code = proc.wait()
-            except BaseException:
-                _stop(proc)
-                raise
-            if code != 0:
-                tail = _tail(err)
-                if "No space left" in tail or _disk_full(out_path):
-                    failure = BackupError("decompressing %s to %s failed: no space left on device" % (archive, out_path))
-                else:
-                    failure = BackupError("decompressing %s failed: %s: %s" % (archive, _describe_rc(argv[0], code), tail))
-        except OSError as exc:
-            failure = _io_error("decompressing to", out_path, exc)
-        message = checking.result()
+    try:
+        if manifest["format"] == "directory":
+            decompress_directory(archive, manifest, out_path)
+        else:
+            _run_filter(compressor_argv(manifest["compression"], decompress=True), archive, out_path, "decompressing")
+    except BackupError as exc:
+        failure = exc
+    message = checking.result()
     if failure is not None:
         raise failure
     return message + ", checked while decompressing"

@@ -80,7 +80,8 @@ options:
     default: 2
   work_dir:
     description:
-      - Directory for the decompressed temp file of the test restore. Defaults to the archive's directory.
+      - Directory for the decompressed temp file (or directory) of the test restore. Defaults to the
+        archive's directory.
     type: path
   no_owner:
     description:

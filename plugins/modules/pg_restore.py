@@ -23,10 +23,11 @@ description:
     counts, and only when they match renames the current O(target) to C(<target>_before_<UTC stamp>)
     (kept, for rollback) and the new database to O(target). Open connections to the old database
     refuse the swap before anything is done, unless O(force), which terminates them.
-  - Runs C(pg_restore -j O(jobs)). A compressed archive is decompressed to a temp file in O(work_dir)
-    first, because C(pg_restore -j) needs a seekable file; its checksum is checked at the same time,
-    after the target was inspected and the plan accepted (a refused plan costs no decompression) and
-    before any database is touched. The temp file is always removed.
+  - Runs C(pg_restore -j O(jobs)). A compressed custom archive is decompressed to a temp file in
+    O(work_dir) first, because C(pg_restore -j) needs a seekable file, and the data files of a zstd
+    directory backup into a temp directory; the checksums are checked at the same time, after the
+    target was inspected and the plan accepted (a refused plan costs no decompression) and before any
+    database is touched. The temp file or directory is always removed.
   - Afterwards compares every table's row count with the manifest; a difference is a critical check
     (and with O(swap) the swap is not done). The restored tables are fresh, so the server's statistics
     of inserted rows give their exact counts without scanning them; any table whose statistics do not
@@ -132,7 +133,7 @@ options:
     default: 2
   work_dir:
     description:
-      - Directory for the decompressed temp file. Defaults to the archive's directory.
+      - Directory for the decompressed temp file (or directory). Defaults to the archive's directory.
     type: path
   no_owner:
     description:

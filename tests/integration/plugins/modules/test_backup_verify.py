@@ -80,6 +80,23 @@ def test_fresh_backup_with_test_restore(postgres, source, fresh):
     assert postgres.password not in json.dumps(result)
 
 
+def test_directory_backup_with_test_restore(postgres, source, tmp_path):
+    # A zstd directory backup: its data files are decompressed into a temp directory for the
+    # test restore, which is gone afterwards like the scratch database.
+    made = run_module("pg_backup", dict(postgres.dsn(database=source), backup_dir=str(tmp_path), format="directory"))
+    assert made["manifest"]["compression"] == "zstd"
+    result = _verify(postgres, tmp_path, test_restore=True, smoke_queries=["SELECT count(*) FROM filings"])
+    assert result["status"] == "ok", result["summary"]
+    checks = {c["name"]: c for c in result["checks"]}
+    prefix = "backup.%s" % source
+    assert "measured RTO" in checks[prefix + ".restore"]["message"]
+    assert checks[prefix + ".row_counts"]["status"] == "ok"
+    assert checks[prefix + ".smoke.1"]["value"] == "2000"
+    assert _scratch_dbs(postgres, source) == []
+    assert sorted(os.listdir(tmp_path / "daily")) == [os.path.basename(made["path"]),
+                                                      os.path.basename(made["manifest_path"])]
+
+
 def test_stale_daily_is_critical(postgres, fresh, tmp_path):
     _copy(fresh, tmp_path, age_hours=30)
     result = _verify(postgres, tmp_path)

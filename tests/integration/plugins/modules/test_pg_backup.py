@@ -74,6 +74,7 @@ def test_custom_zstd_backup_writes_archive_then_manifest(postgres, source, tmp_p
     ("custom", "gzip", ".dump.gz"),
     ("custom", "none", ".dump"),
     ("directory", None, ".dir"),
+    ("directory", "gzip", ".dir"),
     ("directory", "none", ".dir"),
 ])
 def test_other_formats_verify_against_their_manifest(postgres, source, tmp_path, fmt, compression, ext):
@@ -83,12 +84,23 @@ def test_other_formats_verify_against_their_manifest(postgres, source, tmp_path,
     result = run_module("pg_backup", _args(postgres, source, tmp_path, **extra))
     assert result["path"].endswith(ext)
     manifest = bk.load_manifest(result["manifest_path"])
-    assert manifest["compression"] == (compression or "gzip")
+    assert manifest["compression"] == (compression or "zstd")
     ok, message = bk.verify_archive(result["path"], manifest)
     assert ok, message
     if fmt == "directory":
-        assert {f["path"] for f in manifest["files"]} >= {"toc.dat"}
+        paths = {f["path"] for f in manifest["files"]}
+        assert "toc.dat" in paths
         assert manifest["size"] == sum(f["size"] for f in manifest["files"])
+        data = {p for p in paths if not p.endswith(".toc") and p != "toc.dat"}
+        suffix = {"zstd": ".dat.zst", "gzip": ".dat.gz", "none": ".dat"}[manifest["compression"]]
+        assert data and all(p.endswith(suffix) for p in data), paths
+        if suffix == ".dat.zst":
+            # Each data file (table data, large objects) is a valid zstd stream; no uncompressed
+            # copy is left.
+            assert any(p.startswith("blob_") for p in data), data
+            for name in data:
+                assert subprocess.run(["zstd", "-t", "-q", os.path.join(result["path"], name)], check=False).returncode == 0
+            assert [n for n in os.listdir(result["path"]) if n.endswith(".dat")] == ["toc.dat"]
 
 
 def test_estimated_counts(postgres, source, tmp_path):
@@ -141,7 +153,8 @@ def test_pg_dump_failing_after_some_output(postgres, source, tmp_path):
     _assert_untouched(earlier, tmp_path)
 
 
-def test_zstd_failing(postgres, source, tmp_path, monkeypatch):
+@pytest.mark.parametrize("fmt", ["custom", "directory"])
+def test_zstd_failing(postgres, source, tmp_path, monkeypatch, fmt):
     earlier = _earlier_backup(postgres, source, tmp_path)
     fakebin = tmp_path / "fakebin"
     fakebin.mkdir()
@@ -149,9 +162,10 @@ def test_zstd_failing(postgres, source, tmp_path, monkeypatch):
         _script(fakebin, name, 'head -c 100 >/dev/null\necho "zstd: injected error" >&2\nexit 1\n')
     monkeypatch.setenv("PATH", "%s:%s" % (fakebin, os.environ["PATH"]))
     with pytest.raises(ModuleFailed) as failed:
-        run_module("pg_backup", _args(postgres, source, tmp_path))
+        run_module("pg_backup", _args(postgres, source, tmp_path, format=fmt))
     assert "zstd exited with status 1" in failed.value.result["msg"]
     assert "injected error" in failed.value.result["msg"]
+    # The directory dump pg_dump wrote before the compressor failed is gone too.
     _assert_untouched(earlier, tmp_path)
 
 
@@ -175,18 +189,24 @@ def tiny_disk():
         os.rmdir(mount)
 
 
-def test_disk_fills_up(postgres, tmp_path, tiny_disk):
+@pytest.mark.parametrize("fmt, rows, step", [
+    ("custom", 60000, "writing"),
+    ("directory", 60000, "pg_dump"),  # pg_dump itself runs out of space
+    ("directory", 10000, "compressing"),  # the dump fits, its compressed copy does not
+])
+def test_disk_fills_up(postgres, tmp_path, tiny_disk, fmt, rows, step):
     small = create_db(postgres, unique("small"), "CREATE TABLE t (x int); INSERT INTO t VALUES (1);")
     big = create_db(postgres, unique("big"),
                     "CREATE TABLE noise AS SELECT i, md5(random()::text) || md5(random()::text) AS a "
-                    "FROM generate_series(1, 60000) i;")
+                    "FROM generate_series(1, %d) i;" % rows)
     try:
         from pathlib import Path
         disk = Path(tiny_disk)
-        earlier = run_module("pg_backup", _args(postgres, small, disk))
+        earlier = run_module("pg_backup", _args(postgres, small, disk, format=fmt))
         with pytest.raises(ModuleFailed) as failed:
-            run_module("pg_backup", _args(postgres, big, disk))
+            run_module("pg_backup", _args(postgres, big, disk, format=fmt))
         assert "no space left on device" in failed.value.result["msg"]
+        assert step in failed.value.result["msg"]
         assert _entries(disk / "daily") == sorted(
             [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"])])
         assert bk.verify_archive(earlier["path"], bk.load_manifest(earlier["manifest_path"]))[0]
@@ -198,7 +218,6 @@ def test_disk_fills_up(postgres, tmp_path, tiny_disk):
 @pytest.mark.parametrize("extra, message", [
     ({"jobs": 0}, "jobs must be at least 1"),
     ({"kind": "../etc"}, "cannot be used in a backup file name"),
-    ({"format": "directory", "compression": "zstd"}, "compression zstd needs format custom"),
     ({"format": "tar"}, "value of format must be one of"),
     ({"pg_dump_path": "/nonexistent/pg_dump"}, "does not exist or is not executable"),
 ])

@@ -28,7 +28,8 @@ def backups(postgres, source, tmp_path_factory):
     base = tmp_path_factory.mktemp("backups")
     made = {}
     for kind, fmt, compression in (("zstd", "custom", "zstd"), ("gzip", "custom", "gzip"),
-                                   ("none", "custom", "none"), ("dir", "directory", "gzip")):
+                                   ("none", "custom", "none"), ("dir", "directory", "gzip"),
+                                   ("dirzstd", "directory", "zstd")):
         made[kind] = run_module("pg_backup", dict(postgres.dsn(database=source), backup_dir=str(base), kind=kind,
                                                   format=fmt, compression=compression))
     return made
@@ -61,7 +62,7 @@ def _exists(postgres, name):
     return postgres.psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % name).strip() == "1"
 
 
-@pytest.mark.parametrize("kind", ["zstd", "gzip", "none", "dir"])
+@pytest.mark.parametrize("kind", ["zstd", "gzip", "none", "dir", "dirzstd"])
 def test_round_trip_fidelity(postgres, source, backups, targets, kind):
     target = targets()
     result = _restore(postgres, backups[kind]["path"], target, jobs=2)
@@ -109,10 +110,16 @@ def _flip(path, offset):
         handle.write(bytes([byte[0] ^ 0x01]))
 
 
-@pytest.mark.parametrize("kind", ["zstd", "dir"])
+def _largest_data_file(archive):
+    return max((os.path.join(archive, name) for name in os.listdir(archive) if name != "toc.dat"),
+               key=os.path.getsize)
+
+
+@pytest.mark.parametrize("kind", ["zstd", "dir", "dirzstd"])
 def test_flipped_byte_refused_before_anything_changes(postgres, backups, targets, tmp_path, kind):
     archive = _copy_backup(backups[kind], tmp_path)
-    _flip(os.path.join(archive, "toc.dat") if kind == "dir" else archive, 100)
+    _flip({"zstd": archive, "dir": os.path.join(archive, "toc.dat"),
+           "dirzstd": _largest_data_file(archive) if kind == "dirzstd" else None}[kind], 100)
     target = targets()
     with pytest.raises(ModuleFailed) as failed:
         _restore(postgres, archive, target)
@@ -256,7 +263,8 @@ def test_bad_input(postgres, backups, extra, message):
     assert message in failed.value.result["msg"]
 
 
-def test_decompression_into_full_work_dir_fails_cleanly(postgres, backups, targets, tmp_path):
+@pytest.mark.parametrize("kind", ["zstd", "dirzstd"])
+def test_decompression_into_full_work_dir_fails_cleanly(postgres, backups, targets, tmp_path, kind):
     import subprocess
     import tempfile
     mount = tempfile.mkdtemp(prefix="runbook-ops-tmpfs-")
@@ -264,7 +272,7 @@ def test_decompression_into_full_work_dir_fails_cleanly(postgres, backups, targe
     try:
         target = targets()
         with pytest.raises(ModuleFailed) as failed:
-            _restore(postgres, backups["zstd"]["path"], target, work_dir=mount)
+            _restore(postgres, backups[kind]["path"], target, work_dir=mount)
         assert "no space left on device" in failed.value.result["msg"]
         assert os.listdir(mount) == []
         assert not _exists(postgres, target)
@@ -332,5 +340,25 @@ def test_undecompressable_archive_matching_its_manifest_fails_cleanly(postgres, 
     msg = failed.value.result["msg"]
     assert "decompressing %s failed" % archive in msg and "exited with status" in msg, msg
     assert "checksum" not in msg
+    assert not _exists(postgres, target)
+    assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []
+
+
+def test_undecompressable_file_of_a_directory_backup_fails_cleanly(postgres, backups, targets, tmp_path):
+    archive = _copy_backup(backups["dirzstd"], tmp_path)
+    broken = _largest_data_file(archive)
+    with open(broken, "wb") as handle:
+        handle.write(b"not a zstd frame\n" * 1000)
+    manifest = json.loads(open(archive + ".manifest.json").read())
+    for entry in manifest["files"]:
+        if os.path.join(archive, entry["path"]) == broken:
+            entry["sha256"], entry["size"] = bk.sha256_file(broken)
+    with open(archive + ".manifest.json", "w") as handle:
+        json.dump(manifest, handle)
+    target = targets()
+    with pytest.raises(ModuleFailed) as failed:
+        _restore(postgres, archive, target)
+    msg = failed.value.result["msg"]
+    assert "decompressing %s failed" % broken in msg and "exited with status" in msg, msg
     assert not _exists(postgres, target)
     assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []

@@ -492,3 +492,51 @@ def test_compressor_prefers_pzstd_and_falls_back_to_zstd(monkeypatch):
     del installed["zstd"]
     with pytest.raises(bk.BackupError, match="zstd is not installed"):
         bk.compressor_argv("zstd")
+
+
+@pytest.mark.parametrize("fmt, compression, expected", [
+    ("custom", "zstd", True), ("custom", "gzip", True), ("custom", "none", False),
+    ("directory", "zstd", True), ("directory", "gzip", False), ("directory", "none", False),
+    ("tar", "zstd", False),
+])
+def test_needs_decompression(fmt, compression, expected):
+    assert bk.needs_decompression({"format": fmt, "compression": compression}) is expected
+
+
+def _directory_dump(root):
+    """A directory-format dump's file names: the TOC files and the data files."""
+    root.mkdir()
+    (root / "toc.dat").write_bytes(b"PGDMP toc")
+    (root / "blobs.toc").write_bytes(b"16424 blob_16424.dat\n")
+    (root / "3352.dat").write_bytes(b"1\tcompany\n" * 5000)
+    (root / "3353.dat").write_bytes(b"")
+    (root / "blob_16424.dat").write_bytes(bytes(range(256)) * 4)
+    return {name: (root / name).read_bytes() for name in os.listdir(root)}
+
+
+def test_compress_data_files_then_decompress_directory(tmp_path):
+    original = _directory_dump(tmp_path / "d.dir")
+    bk.compress_data_files(str(tmp_path / "d.dir"))
+    # The data files are compressed and gone, the TOC files stay as pg_dump wrote them.
+    assert sorted(os.listdir(tmp_path / "d.dir")) == [
+        "3352.dat.zst", "3353.dat.zst", "blob_16424.dat.zst", "blobs.toc", "toc.dat"]
+    assert (tmp_path / "d.dir" / "3352.dat.zst").stat().st_size < len(original["3352.dat"]) // 10
+    manifest = _manifest(format="directory", compression="zstd", sha256=None,
+                         files=bk.hash_tree(str(tmp_path / "d.dir")))
+    out = tmp_path / "out"
+    out.mkdir()
+    message = bk.verified_decompress(str(tmp_path / "d.dir"), manifest, str(out))
+    assert "sha256 of 5 files matches" in message
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == original
+
+
+def test_decompress_directory_refuses_a_changed_file_first(tmp_path):
+    _directory_dump(tmp_path / "d.dir")
+    bk.compress_data_files(str(tmp_path / "d.dir"))
+    manifest = _manifest(format="directory", compression="zstd", sha256=None,
+                         files=bk.hash_tree(str(tmp_path / "d.dir")))
+    (tmp_path / "d.dir" / "3352.dat.zst").write_bytes(b"not zstd")
+    with pytest.raises(bk.BackupError, match="refusing to restore.*checksum mismatch in 3352.dat.zst"):
+        bk.prepare_source(str(tmp_path / "d.dir"), manifest, str(tmp_path))
+    # The temp directory is gone.
+    assert sorted(os.listdir(tmp_path)) == ["d.dir"]
