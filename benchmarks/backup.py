@@ -16,7 +16,8 @@ Comparisons (each prints its ratio; the last line is our backup against the raw 
   ``postgresql_db state=dump`` (target ``.pgc``: custom format, pg_dump's own compression);
 - restore: ``runbook.ops.pg_restore`` (checksum verified first, decompressed, ``pg_restore -j 2``,
   row counts compared) against ``zstd -d > file; pg_restore -j 2`` of the same archive and against
-  ``postgresql_db state=restore`` of its own dump;
+  ``postgresql_db state=restore`` of its own dump; our restore of a ``format: directory`` backup
+  (pg_dump -Fd -j 2, each data file compressed with zstd) against the same;
 - S3: ``runbook.ops.s3_backup`` upload against boto3's ``upload_file`` to the same moto server;
 - peak RSS of the module processes (polled VmHWM of the module itself, and ru_maxrss including
   pg_dump and zstd).
@@ -281,7 +282,9 @@ def playbook_tasks(tasks: List[Dict], workdir: Path) -> Dict[str, float]:
 
 def bk_remove(done: Dict) -> None:
     for path in (done["manifest_path"], done["path"]):
-        if os.path.exists(path):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
             os.unlink(path)
 
 
@@ -333,7 +336,7 @@ def main() -> int:
             os.sync()
             time.sleep(1)
 
-        ours = None
+        ours = ours_dir = None
         for round_no in range(1, opts.rounds + 1):
             # ---- backup ---------------------------------------------------------------------
             settle()
@@ -350,6 +353,14 @@ def main() -> int:
             best["rss_backup"] = max(best.get("rss_backup", 0), rss)
             print("[%d] ours  pg_backup (zstd, sha256, counts):  %6.1fs  %s  peak RSS %s (with pg_dump and zstd %s)"
                   % (round_no, seconds, mb(ours["manifest"]["size"]), mb(rss), mb(tree)), flush=True)
+            settle()
+            if ours_dir is not None:
+                bk_remove(ours_dir)
+            ours_dir, seconds, rss, tree = run_module("pg_backup", dict(backup_args, format="directory"), work)
+            keep("ours_dir_dump", seconds)
+            best["rss_backup"] = max(best.get("rss_backup", 0), rss)
+            print("[%d] ours  pg_backup format=directory (zstd):  %6.1fs  %s  peak RSS %s" % (
+                round_no, seconds, mb(ours_dir["manifest"]["size"]), mb(rss)), flush=True)
             settle()
             durations = playbook_tasks([{"name": "dump", "community.postgresql.postgresql_db": dict(
                 login, name=name, state="dump", target=str(comm_file))}], work)
@@ -384,6 +395,13 @@ def main() -> int:
             keep("ours_restore_play", durations["restore"])
             pg.psql("DROP DATABASE bench_ours")
             print("[%d] ours  the same through ansible-playbook:  %6.1fs" % (round_no, durations["restore"]), flush=True)
+            settle()
+            durations = playbook_tasks([{"name": "restore", "runbook.ops.pg_restore": dict(
+                dsn, database="postgres", backup=ours_dir["path"], target="bench_ours", swap=False, jobs=2)}], work)
+            keep("ours_dir_restore_play", durations["restore"])
+            pg.psql("DROP DATABASE bench_ours")
+            print("[%d] ours  directory backup, ansible-playbook: %6.1fs" % (round_no, durations["restore"]),
+                  flush=True)
             settle()
             durations = playbook_tasks([
                 {"name": "create", "community.postgresql.postgresql_db": dict(login, name="bench_peer", state="present")},
@@ -433,6 +451,11 @@ def main() -> int:
         ours_restore_play = best["ours_restore_play"]
         print("restore postgresql_db %.1fs / ours %.1fs, both tasks of ansible-playbook: %.2fx (target >= 1x)" % (
             comm_restore, ours_restore_play, comm_restore / ours_restore_play))
+        ours_dir_play = best["ours_dir_restore_play"]
+        print("restore postgresql_db %.1fs / ours from a format=directory backup %.1fs, both tasks of "
+              "ansible-playbook: %.2fx (target >= 1x)" % (comm_restore, ours_dir_play, comm_restore / ours_dir_play))
+        print("backup format=directory ours %.1fs / raw pg_dump | zstd %.1fs: %.2fx" % (
+            best["ours_dir_dump"], raw, best["ours_dir_dump"] / raw))
         print("backup postgresql_db %.1fs / ours %.1fs: %.2fx faster (target >= 1.5x)" % (
             comm_dump, ours_s, comm_dump / ours_s))
         print("backup ours %.1fs / raw pg_dump | zstd %.1fs: %.2fx (target <= 1.15x)" % (ours_s, raw, ours_s / raw))

@@ -61,6 +61,14 @@ def source(postgres, tmp_path_factory):
         drop_db(postgres, name)
 
 
+@pytest.fixture(scope="module")
+def directory_backup(postgres, source, tmp_path_factory):
+    """A format=directory backup (pg_dump -Fd, each data file compressed with zstd) of the source."""
+    base = tmp_path_factory.mktemp("rbrst-dir-backups")
+    return run_module("pg_backup", dict(postgres.dsn(database=source["name"]), backup_dir=str(base), kind="manual",
+                                        format="directory"))
+
+
 @pytest.fixture
 def window(postgres, tmp_path):
     """One writer container and one writer Deployment, a restore target name, and the play's vars."""
@@ -182,6 +190,17 @@ def test_restore_stops_the_writers_restores_verifies_and_starts_them(postgres, s
     assert restored == _counts(postgres, source["name"])
     assert restored["public.filings"] == 2000
     assert {t: int(n) for t, n in source["manifest"]["row_counts"].items()} == restored
+
+
+def test_restore_of_a_directory_backup(postgres, source, directory_backup, window):
+    assert directory_backup["manifest"]["compression"] == "zstd"
+    proc = _play(window, restore_backup=directory_backup["path"])
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    _assert_writers_stopped_and_back(window)
+    assert _counts(postgres, window["target"]) == _counts(postgres, source["name"])
+    # The data files were decompressed next to the backup and removed again.
+    assert sorted(os.listdir(os.path.dirname(directory_backup["path"]))) == sorted(
+        [os.path.basename(directory_backup["path"]), os.path.basename(directory_backup["manifest_path"])])
 
 
 def test_failed_restore_still_starts_the_writers_again(postgres, source, window):
