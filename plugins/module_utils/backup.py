@@ -875,32 +875,69 @@ def _run_filter(argv: List[str], src: str, dst: str, verb: str) -> None:
                                                         tail or "no error output"))
 
 
+# Files at least this big are (de)compressed one by one with pzstd on all cores; smaller ones
+# in batches by one zstd process, so a dump of thousands of small tables does not start
+# thousands of processes.
+BIG_FILE = 8 * CHUNK
+BATCH = 500
+
+
+def _zstd() -> str:
+    binary = shutil.which("zstd")
+    if not binary:
+        raise BackupError("zstd is not installed: it is needed for compression zstd")
+    return binary
+
+
+def _run_batches(argv: List[str], paths: Sequence[str], verb: str, where: str) -> None:
+    """``argv -- <paths>`` in batches; BackupError (``no space left on device`` when ``where``'s
+    file system is full) on failure."""
+    for start in range(0, len(paths), BATCH):
+        try:
+            run_tool(argv + ["--"] + list(paths[start:start + BATCH]), os.environ, os.path.basename(argv[0]))
+        except BackupError as exc:
+            if "No space left" in str(exc) or _disk_full(os.path.join(where, "x")):
+                raise BackupError("%s files into %s failed: no space left on device" % (verb, where)) from exc
+            raise BackupError("%s files in %s failed: %s" % (verb, where, exc)) from exc
+
+
 def compress_data_files(directory: str) -> None:
     """Compress the data files of a directory-format dump written with ``-Z0`` with zstd
-    (``NNNN.dat`` -> ``NNNN.dat.zst``, the original removed), largest first, each on all cores.
-    The TOC files stay as they are. ``decompress_directory`` undoes it for pg_restore."""
-    argv = compressor_argv("zstd")
+    (``NNNN.dat`` -> ``NNNN.dat.zst``, the original removed): the big ones largest first, each
+    on all cores, then the small ones in batches. The TOC files stay as they are.
+    ``decompress_directory`` undoes it for pg_restore."""
     names = [name for name in os.listdir(directory) if _DATA_FILE.match(name)]
     sizes = {name: os.path.getsize(os.path.join(directory, name)) for name in names}
+    argv = compressor_argv("zstd")
+    small = []
     for name in sorted(names, key=lambda item: (-sizes[item], item)):
         path = os.path.join(directory, name)
+        if sizes[name] < BIG_FILE:
+            small.append(path)
+            continue
         _run_filter(argv, path, path + ".zst", "compressing")
         os.remove(path)
+    _run_batches([_zstd(), "-q", "--rm"], small, "compressing", directory)
 
 
 def decompress_directory(archive: str, manifest: Mapping[str, Any], out_dir: str) -> None:
     """Rebuild the directory-format dump pg_restore reads from a zstd directory backup:
-    ``*.zst`` files decompressed into ``out_dir`` (largest first), the TOC files copied."""
+    ``*.zst`` files decompressed into ``out_dir`` (the big ones largest first, each on all
+    cores, the small ones in batches), the TOC files copied."""
     argv = compressor_argv("zstd", decompress=True)
+    small = []
     for entry in sorted(manifest["files"], key=lambda item: (-int(item.get("size") or 0), item["path"])):
         src = os.path.join(archive, entry["path"])
-        if entry["path"].endswith(".zst"):
-            _run_filter(argv, src, os.path.join(out_dir, entry["path"][:-4]), "decompressing")
-        else:
+        if not entry["path"].endswith(".zst"):
             try:
                 shutil.copyfile(src, os.path.join(out_dir, entry["path"]))
             except OSError as exc:
                 raise _io_error("copying to", out_dir, exc)
+        elif int(entry.get("size") or 0) < BIG_FILE:
+            small.append(src)
+        else:
+            _run_filter(argv, src, os.path.join(out_dir, entry["path"][:-4]), "decompressing")
+    _run_batches([_zstd(), "-d", "-q", "--output-dir-flat", out_dir], small, "decompressing", out_dir)
 
 
 def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, jobs: int,

@@ -514,7 +514,9 @@ def _directory_dump(root):
     return {name: (root / name).read_bytes() for name in os.listdir(root)}
 
 
-def test_compress_data_files_then_decompress_directory(tmp_path):
+@pytest.mark.parametrize("big", [bk.BIG_FILE, 1000])  # all in batches; the two data files one by one
+def test_compress_data_files_then_decompress_directory(tmp_path, monkeypatch, big):
+    monkeypatch.setattr(bk, "BIG_FILE", big)
     original = _directory_dump(tmp_path / "d.dir")
     bk.compress_data_files(str(tmp_path / "d.dir"))
     # The data files are compressed and gone, the TOC files stay as pg_dump wrote them.
