@@ -324,34 +324,17 @@ def test_pzstd_archive_restores_where_only_zstd_is_installed(postgres, source, b
     assert table_checksums(postgres, target) == expected
 
 
-def test_undecompressable_archive_matching_its_manifest_fails_cleanly(postgres, backups, targets, tmp_path):
+@pytest.mark.parametrize("kind", ["zstd", "dirzstd"])
+def test_undecompressable_archive_matching_its_manifest_fails_cleanly(postgres, backups, targets, tmp_path, kind):
     # The checksum matches (the manifest was written for these bytes) but they are not zstd:
     # the decompressor's error is reported, nothing is created, no temp file is left.
-    archive = _copy_backup(backups["zstd"], tmp_path)
-    with open(archive, "wb") as handle:
-        handle.write(b"not a zstd frame\n" * 1000)
-    manifest = json.loads(open(archive + ".manifest.json").read())
-    manifest["sha256"], manifest["size"] = bk.sha256_file(archive)
-    with open(archive + ".manifest.json", "w") as handle:
-        json.dump(manifest, handle)
-    target = targets()
-    with pytest.raises(ModuleFailed) as failed:
-        _restore(postgres, archive, target)
-    msg = failed.value.result["msg"]
-    assert "decompressing %s failed" % archive in msg and "exited with status" in msg, msg
-    assert "checksum" not in msg
-    assert not _exists(postgres, target)
-    assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []
-
-
-def test_undecompressable_file_of_a_directory_backup_fails_cleanly(postgres, backups, targets, tmp_path):
-    archive = _copy_backup(backups["dirzstd"], tmp_path)
-    broken = _largest_data_file(archive)
+    archive = _copy_backup(backups[kind], tmp_path)
+    broken = _largest_data_file(archive) if kind == "dirzstd" else archive
     with open(broken, "wb") as handle:
         handle.write(b"not a zstd frame\n" * 1000)
     manifest = json.loads(open(archive + ".manifest.json").read())
-    for entry in manifest["files"]:
-        if os.path.join(archive, entry["path"]) == broken:
+    for entry in manifest["files"] or [manifest]:
+        if kind == "zstd" or os.path.join(archive, entry["path"]) == broken:
             entry["sha256"], entry["size"] = bk.sha256_file(broken)
     with open(archive + ".manifest.json", "w") as handle:
         json.dump(manifest, handle)
@@ -359,6 +342,8 @@ def test_undecompressable_file_of_a_directory_backup_fails_cleanly(postgres, bac
     with pytest.raises(ModuleFailed) as failed:
         _restore(postgres, archive, target)
     msg = failed.value.result["msg"]
-    assert "decompressing files in" in msg and broken in msg and "exited with status" in msg, msg
+    expected = "decompressing %s failed" % archive if kind == "zstd" else "decompressing files in"
+    assert expected in msg and broken in msg and "exited with status" in msg, msg
+    assert "checksum" not in msg
     assert not _exists(postgres, target)
     assert [f for f in os.listdir(os.path.dirname(archive)) if f.startswith(".restore-")] == []
