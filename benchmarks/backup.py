@@ -25,7 +25,9 @@ Comparisons (each prints its ratio; the last line is our backup against the raw 
 Against the raw pipelines our modules run as Ansible runs them on the host (a child python with
 an args file). Against postgresql_db both run as tasks of ansible-playbook (our restore once more,
 the same way) and only each task's duration (json callback) is counted: both pay Ansible's
-start-up of the module.
+start-up of the module. postgresql_db runs from an environment of its own, made once under
+/var/tmp/rbbak-bench/peer-venv: the ``ansible`` package from PyPI (its bundle holds
+community.postgresql) and psycopg2.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ PYTHON = Path(sys.executable)
 ANSIBLE_PLAYBOOK = PYTHON.parent / "ansible-playbook"
 BASE = Path(os.environ.get("RBBAK_BENCH_DIR", "/var/tmp/rbbak-bench"))
 MODULES = ROOT / "plugins" / "modules"
+PEER_VENV = BASE / "peer-venv"
 
 WORDS = """the of and to in a is that for on with as by be this are from or at which an its not
 have has were been our we may will any such other these under if more than all into their
@@ -261,16 +264,40 @@ def _stamp(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.rstrip("Z"))
 
 
-def playbook_tasks(tasks: List[Dict], workdir: Path) -> Dict[str, float]:
-    """Run tasks (community.postgresql's or ours) through ansible-playbook; seconds per task name."""
+def peer_environment() -> Path:
+    """A virtualenv of its own for the peer: the ``ansible`` package (community.postgresql comes in
+    its bundle, at the version the project's environment has) and psycopg2. Made once, then reused."""
+    import importlib.metadata
+
+    try:
+        version = importlib.metadata.version("ansible")
+    except importlib.metadata.PackageNotFoundError:
+        version = "12.3.0"
+    wanted = ["ansible==%s" % version, "psycopg2-binary>=2.9"]
+    python = PEER_VENV / "bin" / "python"
+    marker = PEER_VENV / "requirements.txt"
+    if not (python.exists() and marker.exists() and marker.read_text().split() == wanted):
+        print("making the peer's environment %s (%s), once" % (PEER_VENV, " ".join(wanted)), flush=True)
+        shutil.rmtree(PEER_VENV, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)  # noqa: S603
+        subprocess.run([str(python), "-m", "pip", "install", "-q"] + wanted, check=True)  # noqa: S603
+        marker.write_text("\n".join(wanted) + "\n")
+    return PEER_VENV
+
+
+def playbook_tasks(tasks: List[Dict], workdir: Path, venv: Optional[Path] = None) -> Dict[str, float]:
+    """Run tasks through ansible-playbook, of the project's environment (ours) or of ``venv`` (the
+    peer's); seconds per task name."""
+    python = venv / "bin" / "python" if venv else PYTHON
+    ansible_playbook = venv / "bin" / "ansible-playbook" if venv else ANSIBLE_PLAYBOOK
     playbook = workdir / "tasks.yml"
     playbook.write_text(json.dumps([{"name": "benchmark", "hosts": "localhost", "gather_facts": False,
                                      "tasks": tasks}]))
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
                RUNBOOK_OPS_REPORT_DIR=str(workdir / "reports"),
                ANSIBLE_LOCAL_TEMP=str(workdir / "tmp"))
-    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local",  # noqa: S603
-                           "-e", "ansible_python_interpreter=%s" % PYTHON, str(playbook)],
+    proc = subprocess.run([str(ansible_playbook), "-i", "localhost,", "-c", "local",  # noqa: S603
+                           "-e", "ansible_python_interpreter=%s" % python, str(playbook)],
                           cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=3600, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
@@ -301,6 +328,7 @@ def main() -> int:
     opts = parser.parse_args()
     BASE.mkdir(parents=True, exist_ok=True)
     os.chmod(BASE, 0o755)
+    peer = peer_environment()
     pg = Postgres(BASE / "pg", database="postgres").start()
     work = BASE / "work"
     shutil.rmtree(work, ignore_errors=True)
@@ -363,7 +391,7 @@ def main() -> int:
                 round_no, seconds, mb(ours_dir["manifest"]["size"]), mb(rss)), flush=True)
             settle()
             durations = playbook_tasks([{"name": "dump", "community.postgresql.postgresql_db": dict(
-                login, name=name, state="dump", target=str(comm_file))}], work)
+                login, name=name, state="dump", target=str(comm_file))}], work, peer)
             keep("peer_dump", durations["dump"])
             print("[%d] peer  postgresql_db state=dump (.pgc):   %6.1fs  %s" % (
                 round_no, durations["dump"], mb(comm_file.stat().st_size)), flush=True)
@@ -406,7 +434,7 @@ def main() -> int:
             durations = playbook_tasks([
                 {"name": "create", "community.postgresql.postgresql_db": dict(login, name="bench_peer", state="present")},
                 {"name": "restore", "community.postgresql.postgresql_db": dict(
-                    login, name="bench_peer", state="restore", target=str(comm_file))}], work)
+                    login, name="bench_peer", state="restore", target=str(comm_file))}], work, peer)
             keep("peer_restore", durations["restore"])
             pg.psql("DROP DATABASE bench_peer")
             print("[%d] peer  postgresql_db state=restore:       %6.1fs" % (round_no, durations["restore"]),
