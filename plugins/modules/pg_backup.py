@@ -50,8 +50,9 @@ options:
   format:
     description:
       - C(custom) (one file, streamed and compressed outside pg_dump) or C(directory) (parallel dump
-        into files; its restore is faster too, since pg_restore reads each table's data in large
-        blocks instead of one block per row).
+        into files; large tables restore faster from it, since pg_restore reads their data in large
+        blocks instead of one block per row, while thousands of small tables back up and restore
+        faster from C(custom)).
     type: str
     choices: [custom, directory]
     default: custom
