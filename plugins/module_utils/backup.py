@@ -754,11 +754,14 @@ def _stop(proc: Optional[subprocess.Popen]) -> None:
         pass
 
 
-def _disk_full(path: str, margin: int = CHUNK) -> bool:
-    """Whether the file system of ``path`` has less than ``margin`` bytes left (a decompressor
-    that failed to write says so in its own words: pzstd only says "Failed to write output")."""
+def _out_of_space(output: str, path: str, margin: int = CHUNK) -> bool:
+    """Whether a tool that failed writing ``path`` (a file, or a directory it wrote into) ran out
+    of space: it says so, or the file system has less than ``margin`` bytes left (tools say it in
+    their own words: pzstd only says "Failed to write output")."""
+    if "No space left" in output:
+        return True
     try:
-        stat = os.statvfs(os.path.dirname(os.path.abspath(path)))
+        stat = os.statvfs(path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path)))
     except OSError:
         return False
     return stat.f_bavail * stat.f_frsize < margin
@@ -867,7 +870,7 @@ def _run_filter(argv: List[str], src: str, dst: str, verb: str) -> None:
             raise _io_error(verb + " to", dst, exc)
         if code != 0:
             tail = _tail(err)
-            full = "No space left" in tail or _disk_full(dst)
+            full = _out_of_space(tail, dst)
             remove_path(dst)
             if full:
                 raise BackupError("%s %s to %s failed: no space left on device" % (verb, src, dst))
@@ -896,7 +899,7 @@ def _run_batches(argv: List[str], paths: Sequence[str], verb: str, where: str) -
         try:
             run_tool(argv + ["--"] + list(paths[start:start + BATCH]), os.environ, os.path.basename(argv[0]))
         except BackupError as exc:
-            if "No space left" in str(exc) or _disk_full(os.path.join(where, "x")):
+            if _out_of_space(str(exc), where):
                 raise BackupError("%s files into %s failed: no space left on device" % (verb, where)) from exc
             raise BackupError("%s files in %s failed: %s" % (verb, where, exc)) from exc
 
@@ -1032,7 +1035,7 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
                 try:
                     run_tool(argv, env, "pg_dump", secrets)
                 except BackupError as exc:
-                    if "No space left on device" in str(exc) or _disk_full(partial):
+                    if _out_of_space(str(exc), partial):
                         raise BackupError("pg_dump writing %s failed: no space left on device" % partial) from exc
                     raise
                 if compression == "zstd":

@@ -47,10 +47,12 @@ def _boto():
     return boto3, botocore
 
 
-def _client_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a botocore ClientError (botocore is loaded once a client exists)."""
+def _not_found(exc: BaseException) -> bool:
+    """Whether ``exc`` is botocore's ClientError for a missing object (botocore is loaded once a
+    client exists)."""
     exceptions = sys.modules.get("botocore.exceptions")
-    return exceptions is not None and isinstance(exc, exceptions.ClientError)
+    return exceptions is not None and isinstance(exc, exceptions.ClientError) and \
+        exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
 
 
 MIN_PART = 5 * 1024 * 1024
@@ -134,7 +136,7 @@ def error_message(exc: BaseException, secrets: Iterable[Optional[str]] = ()) -> 
     """One line for a botocore/boto3 error."""
     exceptions = sys.modules.get("botocore.exceptions")
     if exceptions is not None:
-        if _client_error(exc):
+        if isinstance(exc, exceptions.ClientError):
             err = exc.response.get("Error", {})
             code = err.get("Code") or "error"
             text = err.get("Message") or ""
@@ -261,8 +263,7 @@ def head(s3, bucket: str, key: str, secrets: Iterable[Optional[str]] = ()) -> Op
     try:
         return s3.head_object(Bucket=bucket, Key=key)
     except Exception as exc:  # pylint: disable=broad-except
-        if _client_error(exc) and \
-                exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _not_found(exc):
             return None
         raise S3Error("reading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))
 
@@ -273,8 +274,7 @@ def get_bytes(s3, bucket: str, key: str, limit: int = 16 * 1024 * 1024,
     try:
         answer = s3.get_object(Bucket=bucket, Key=key)
     except Exception as exc:  # pylint: disable=broad-except
-        if _client_error(exc) and \
-                exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        if _not_found(exc):
             return None
         raise S3Error("reading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))
     if answer.get("ContentLength", 0) > limit:
