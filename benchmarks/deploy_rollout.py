@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
-for entry in (ROOT / "collection", ROOT):
+for entry in (ROOT / "collection", ROOT, ROOT / "tests"):
     sys.path.insert(0, str(entry))
 
 import docker  # noqa: E402
 
-from tests.integration.plugins.modules.demo_stack import (  # noqa: E402
+from utils.demo_stack import (  # noqa: E402
     APP_IMAGE,
     LoadGenerator,
     Service,

@@ -24,7 +24,7 @@ for entry in (ROOT / "collection", ROOT):
     sys.path.insert(0, str(entry))
 
 from sandbox.services import Postgres  # noqa: E402
-from tests.helpers import run_module  # noqa: E402
+from utils.run import run_module  # noqa: E402
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
 TABLES = ["t%02d" % i for i in range(10)]

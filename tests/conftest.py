@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-for entry in (ROOT / "collection", ROOT):
-    if str(entry) not in sys.path:
-        sys.path.insert(0, str(entry))
-
-from sandbox.services import Moto, Postgres, Redis  # noqa: E402
+from sandbox.services import Moto, Postgres, Redis
 
 
 @pytest.fixture(scope="session")

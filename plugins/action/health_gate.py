@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.runbook.ops.plugins.module_utils import result as schema
+from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
 
 FAIL_ON = (schema.CRITICAL, schema.WARNING)
 # Top-level task_vars that are never registered results (and would repeat everything).

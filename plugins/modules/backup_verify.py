@@ -153,10 +153,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
-from ansible_collections.runbook.ops.plugins.module_utils import file_archive as fa
-from ansible_collections.runbook.ops.plugins.module_utils import pg
-from ansible_collections.runbook.ops.plugins.module_utils.result import (
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import files_runner as fa
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL, OK, build, check, down, metric_key, threshold_check,
 )
 

@@ -201,7 +201,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker_client import (
+from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
     DockerClientError,

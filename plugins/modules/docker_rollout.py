@@ -299,7 +299,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker_client import (
+from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
     DockerClientError,
@@ -308,9 +308,9 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker_client import (
     docker_argument_spec,
     engine_down_check,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.docker_rollout_ops import run_rollout
-from ansible_collections.runbook.ops.plugins.module_utils.result import build
-from ansible_collections.runbook.ops.plugins.module_utils.rollout import RolloutError, selector_labels
+from ansible_collections.runbook.ops.plugins.module_utils.docker.rollout_runner import run_rollout
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
+from ansible_collections.runbook.ops.plugins.module_utils.docker.rollout_plan import RolloutError, selector_labels
 
 
 def argument_spec():

@@ -226,9 +226,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
-from ansible_collections.runbook.ops.plugins.module_utils import file_archive as fa
-from ansible_collections.runbook.ops.plugins.module_utils.result import CRITICAL, OK, WARNING, build, check, metric_key
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import files_runner as fa
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, WARNING, build, check, metric_key
 
 LIST_LIMIT = 1000
 

@@ -189,7 +189,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.host_probe import (
+from ansible_collections.runbook.ops.plugins.module_utils.host.probe_runner import (
     DEFAULT_EXCLUDE_FSTYPES,
     DEFAULT_EXCLUDE_MOUNTS,
     RESOURCES,

@@ -298,7 +298,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.http_probe import (
+from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import (
     EndpointError,
     normalize_endpoints,
     probe_all,

@@ -292,16 +292,16 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils.http_probe import EndpointError, normalize_endpoints
-from ansible_collections.runbook.ops.plugins.module_utils.k8s_client import (
+from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import EndpointError, normalize_endpoints
+from ansible_collections.runbook.ops.plugins.module_utils.k8s.client import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     K8sConfigError,
     connect,
     k8s_argument_spec,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.k8s_rollout_ops import K8sRolloutError, validate
-from ansible_collections.runbook.ops.plugins.module_utils.k8s_rollout_run import run_rollout
+from ansible_collections.runbook.ops.plugins.module_utils.k8s.rollout_plan import K8sRolloutError, validate
+from ansible_collections.runbook.ops.plugins.module_utils.k8s.rollout_runner import run_rollout
 
 
 def argument_spec():

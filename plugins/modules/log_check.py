@@ -251,7 +251,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.log_scan import (
+from ansible_collections.runbook.ops.plugins.module_utils.host.log_runner import (
     DEFAULT_TIME_FIELDS,
     LogScanError,
     check_logs,

@@ -190,9 +190,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils import maintenance as M
-from ansible_collections.runbook.ops.plugins.module_utils.http_probe import EndpointError, fetch, normalize_endpoint
-from ansible_collections.runbook.ops.plugins.module_utils.result import CRITICAL, OK, build, check
+from ansible_collections.runbook.ops.plugins.module_utils.host import maintenance_page_runner as M
+from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import EndpointError, fetch, normalize_endpoint
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, build, check
 
 
 def argument_spec():

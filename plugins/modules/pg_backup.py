@@ -166,9 +166,9 @@ manifest:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
-from ansible_collections.runbook.ops.plugins.module_utils import pg
-from ansible_collections.runbook.ops.plugins.module_utils.result import build, check, metric_key
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 
 ARGUMENT_SPEC = dict(pg.CONNECTION_ARGUMENT_SPEC)
 ARGUMENT_SPEC.update(

@@ -218,9 +218,9 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import pg
-from ansible_collections.runbook.ops.plugins.module_utils import pg_sessions as ps
-from ansible_collections.runbook.ops.plugins.module_utils.result import build, down
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import sessions_runner as ps
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, down
 
 ARGUMENT_SPEC = dict(
     pg.CONNECTION_ARGUMENT_SPEC,

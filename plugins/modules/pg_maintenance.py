@@ -322,8 +322,8 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import pg
-from ansible_collections.runbook.ops.plugins.module_utils import pg_maintenance as pm
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import maintenance_runner as pm
 
 ARGUMENT_SPEC = dict(
     pg.CONNECTION_ARGUMENT_SPEC,

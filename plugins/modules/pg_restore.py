@@ -226,10 +226,10 @@ previous_database:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
-from ansible_collections.runbook.ops.plugins.module_utils import pg
-from ansible_collections.runbook.ops.plugins.module_utils import s3 as s3u
-from ansible_collections.runbook.ops.plugins.module_utils.result import build, check, metric_key
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 
 S3_OPTIONS = dict(s3u.S3_ARGUMENT_SPEC, prefix=dict(type="str", default=""))
 ARGUMENT_SPEC = dict(pg.CONNECTION_ARGUMENT_SPEC)

@@ -197,9 +197,9 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import pg
-from ansible_collections.runbook.ops.plugins.module_utils import pg_sessions as ps
-from ansible_collections.runbook.ops.plugins.module_utils.result import build, check, down
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import sessions_runner as ps
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down
 
 STATES = ["active", "idle in transaction", "idle in transaction (aborted)", "fastpath function call"]
 

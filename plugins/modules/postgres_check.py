@@ -250,7 +250,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils.pg import (
+from ansible_collections.runbook.ops.plugins.module_utils.postgres.client import (
     CONNECTION_ARGUMENT_SPEC,
     HAS_PSYCOPG2,
     PSYCOPG2_IMPORT_ERROR,
@@ -261,7 +261,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.pg import (
     fetch_all,
     validate_params as validate_connection,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.result import (
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
     WARNING,

@@ -215,7 +215,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.resp import (
+from ansible_collections.runbook.ops.plugins.module_utils.redis.client import (
     RespAuthError,
     RespClient,
     RespConnectionError,
@@ -223,7 +223,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.resp import (
     RespReplyError,
     keyspace,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.result import (
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     OK,
     WARNING,
     build,

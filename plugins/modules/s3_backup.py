@@ -159,9 +159,9 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
-from ansible_collections.runbook.ops.plugins.module_utils import s3 as s3u
-from ansible_collections.runbook.ops.plugins.module_utils.result import build, check, metric_key
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 
 ARGUMENT_SPEC = dict(s3u.S3_ARGUMENT_SPEC)
 ARGUMENT_SPEC.update(

@@ -217,7 +217,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.tls_probe import (
+from ansible_collections.runbook.ops.plugins.module_utils.http.tls_runner import (
     TargetError,
     check_all,
     normalize_targets,

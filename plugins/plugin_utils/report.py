@@ -36,8 +36,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any, Dict, Iterable, List, Mapping, Optional
 
-from ansible_collections.runbook.ops.plugins.module_utils import result as schema
-from ansible_collections.runbook.ops.plugins.module_utils.fileio import atomic_write
+from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
+from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import atomic_write
 
 REPORT_SCHEMA = "runbook.ops/report/v1"
 

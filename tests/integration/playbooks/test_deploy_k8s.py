@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.plugins.modules.k8s_fake_apiserver import FakeApiServer
+from utils.k8s_fake_apiserver import FakeApiServer
 
 ROOT = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")

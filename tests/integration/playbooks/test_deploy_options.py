@@ -18,7 +18,7 @@ from typing import Any, Dict
 import docker
 import pytest
 
-from tests.integration.plugins.modules.demo_stack import (
+from utils.demo_stack import (
     APP_IMAGE,
     TEST_LABEL,
     LoadGenerator,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import run_module
+from utils.run import run_module
 
 from sandbox.services import DemoApp, Postgres, Redis
 

@@ -24,9 +24,9 @@ from typing import Any, Dict, List
 import docker
 import pytest
 
-from tests.helpers import run_module
-from tests.integration.plugins.modules.backup_fixtures import create_db, drop_db, unique
-from tests.integration.plugins.modules.k8s_fake_apiserver import FakeApiServer
+from utils.run import run_module
+from utils.backup_fixtures import create_db, drop_db, unique
+from utils.k8s_fake_apiserver import FakeApiServer
 
 ROOT = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")

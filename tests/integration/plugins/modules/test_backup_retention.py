@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
-from tests.integration.plugins.modules.backup_fixtures import create_db, drop_db, unique
-from tests.helpers import ModuleFailed, run_module
+from utils.backup_fixtures import create_db, drop_db, unique
+from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +165,7 @@ def _s3_options(server, bucket):
 
 
 def test_s3_prefix_retention(real_backup, tmp_path, s3_server):
-    from ansible_collections.runbook.ops.plugins.module_utils import s3 as s3u
+    from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
     import json
 
     bucket = "ret-" + unique("b").replace("_", "-")

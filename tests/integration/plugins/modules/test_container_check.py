@@ -12,7 +12,7 @@ import uuid
 import docker
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 pytestmark = pytest.mark.docker
 

@@ -22,8 +22,8 @@ from typing import Any, Dict, List
 import docker
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
-from tests.integration.plugins.modules.demo_stack import (
+from utils.run import ModuleFailed, run_module
+from utils.demo_stack import (
     ALIAS,
     APP_IMAGE,
     TEST_LABEL,
@@ -32,7 +32,7 @@ from tests.integration.plugins.modules.demo_stack import (
     build_demo_images,
     build_lb_image,
 )
-from tests.integration.plugins.modules.demo_stack import wait_for as _wait
+from utils.demo_stack import wait_for as _wait
 
 
 @pytest.fixture(scope="session")

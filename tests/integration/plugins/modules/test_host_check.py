@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 
 def _by_name(result):
@@ -107,7 +107,7 @@ def test_runs_inside_a_minimal_container():
     import docker
 
     client = docker.from_env(timeout=60)
-    code = ("import json; from ansible_collections.runbook.ops.plugins.module_utils.host_probe import check_host; "
+    code = ("import json; from ansible_collections.runbook.ops.plugins.module_utils.host.probe_runner import check_host; "
             "print(json.dumps(check_host({'resources': ['disk', 'inodes', 'memory', 'load'], 'disk_warning': 80, "
             "'disk_critical': 90, 'inodes_warning': 80, 'inodes_critical': 90, 'memory_warning': 85, "
             "'memory_critical': 95, 'load_period': 5, 'load_warning': 1.5, 'load_critical': 2.0})))")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.plugins.modules.http_servers import TestServer, free_port, make_ca, make_cert
-from tests.helpers import ModuleFailed, run_module
+from utils.http_servers import TestServer, free_port, make_ca, make_cert
+from utils.run import ModuleFailed, run_module
 
 REPO = Path(__file__).resolve().parents[4]
 TOKEN = "tok-9f8e7d6c5b4a-very-secret"

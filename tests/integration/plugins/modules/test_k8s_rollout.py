@@ -18,9 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from sandbox.services import free_port
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
-from tests.integration.plugins.modules.k8s_fake_apiserver import REVISION, FakeApiServer
+from utils.k8s_fake_apiserver import REVISION, FakeApiServer
 
 NS = "sec-analysis"
 

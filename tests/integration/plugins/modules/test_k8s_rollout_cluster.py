@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from tests.helpers import run_module
+from utils.run import run_module
 
 pytestmark = pytest.mark.skipif(not os.environ.get("KUBECONFIG"),
                                 reason="needs a real Kubernetes cluster: set KUBECONFIG to run it")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 UTC = datetime.timezone.utc
 
@@ -234,7 +234,7 @@ def test_scan_runs_inside_a_minimal_container(app_log):
     import docker
 
     client = docker.from_env(timeout=60)
-    code = ("import json; from ansible_collections.runbook.ops.plugins.module_utils.log_scan import check_logs; "
+    code = ("import json; from ansible_collections.runbook.ops.plugins.module_utils.host.log_runner import check_logs; "
             "print(json.dumps(check_logs({'logs': [{'path': '/logs/app.log'}], 'since_hours': 24, "
             "'sample_lines': 1})))")
     container = client.containers.run(

@@ -19,8 +19,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
-from tests.integration.plugins.modules.demo_stack import (
+from utils.run import ModuleFailed, run_module
+from utils.demo_stack import (
     APP_IMAGE,
     TEST_LABEL,
     Service,

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from tests.integration.plugins.modules.backup_fixtures import create_db, drop_db, unique
-from tests.helpers import ModuleFailed, run_module
+from utils.backup_fixtures import create_db, drop_db, unique
+from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 import psycopg2
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 DB = "maint_it"
 

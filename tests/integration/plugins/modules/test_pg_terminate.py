@@ -10,7 +10,7 @@ import time
 import psycopg2
 import pytest
 
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 DB = "term_it"
 KEEP_USER = "batch_keep"

@@ -18,9 +18,9 @@ import psycopg2
 import psycopg2.errors
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.pg import connect
+from ansible_collections.runbook.ops.plugins.module_utils.postgres.client import connect
 from sandbox.services import PG_BIN, Postgres, free_port
-from tests.helpers import run_module
+from utils.run import run_module
 
 HOSTILE_DB = 'we"ird db'
 

@@ -11,10 +11,10 @@ import time
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.resp import RespAuthError, RespClient
+from ansible_collections.runbook.ops.plugins.module_utils.redis.client import RespAuthError, RespClient
 from sandbox.services import Redis, free_port, wait_port
-from tests.helpers import run_module
-from tests.integration.plugins.modules.http_servers import make_ca, make_cert
+from utils.run import run_module
+from utils.http_servers import make_ca, make_cert
 
 PASSWORD = "redis-test-secret"
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.plugins.modules.backup_fixtures import create_db, drop_db, unique
+from utils.backup_fixtures import create_db, drop_db, unique
 from sandbox.services import Moto
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils import backup as bk
-from ansible_collections.runbook.ops.plugins.module_utils import s3 as s3u
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import ssl
 
 import pytest
 
-from tests.integration.plugins.modules.http_servers import TestServer, free_port, make_ca, make_cert
-from tests.helpers import ModuleFailed, run_module
+from utils.http_servers import TestServer, free_port, make_ca, make_cert
+from utils.run import ModuleFailed, run_module
 
 
 @pytest.fixture(scope="module")

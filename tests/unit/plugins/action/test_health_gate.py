@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 from ansible_collections.runbook.ops.plugins.action import health_gate as gate
-from ansible_collections.runbook.ops.plugins.module_utils import result as schema
+from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
 
 
 def redis(ok=True):

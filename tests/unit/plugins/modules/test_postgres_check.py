@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.pg import PgConnectError
+from ansible_collections.runbook.ops.plugins.module_utils.postgres.client import PgConnectError
 from ansible_collections.runbook.ops.plugins.modules import postgres_check as pc
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 PARAMS = {
     "login_host": "127.0.0.1", "port": 5432, "login_user": "monitor", "login_password": "pg-secret-pw",

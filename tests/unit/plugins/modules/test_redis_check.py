@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.resp import (
+from ansible_collections.runbook.ops.plugins.module_utils.redis.client import (
     RespAuthError,
     RespConnectionError,
     RespReplyError,
 )
 from ansible_collections.runbook.ops.plugins.modules import redis_check as rc
-from tests.helpers import ModuleFailed, run_module
+from utils.run import ModuleFailed, run_module
 
 PARAMS = {
     "login_host": "127.0.0.1", "port": 6379, "login_user": None, "login_password": "pw-secret", "db": 0,

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils import result as schema
+from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
 from ansible_collections.runbook.ops.plugins.plugin_utils import report as rpt
 
 # One sample line of the Prometheus text format: name{labels} value

@@ -1,0 +1,286 @@
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One Deployment rollout: read, plan, patch (or dry-run), wait, HTTP gate, automatic undo.
+
+The I/O half of ``runbook.ops.k8s_rollout``; every decision comes from ``k8s_rollout_ops``.
+``run_rollout(api, params, check_mode)`` returns a result of the shared schema plus
+``changed``, ``plan``, ``revision``, ``rolled_back``, ``revisions``, ``rollout`` and ``diff``.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+import datetime
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan as K
+from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import normalize_endpoints, probe_all
+from ansible_collections.runbook.ops.plugins.module_utils.k8s.client import (
+    API_CHECK,
+    K8sApiError,
+    K8sUnreachable,
+)
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
+    CRITICAL,
+    OK,
+    build,
+    check,
+    down,
+    metric_key,
+)
+
+# Answers to a dry-run request that mean "this server cannot dry-run", not "this patch is wrong".
+DRY_RUN_UNSUPPORTED = (405, 415, 501)
+
+
+def utc_now() -> str:
+    """RFC 3339 time, as kubectl writes into restartedAt."""
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def api_problem_check(exc: BaseException, name: str) -> Dict[str, Any]:
+    """A check for an API call that failed: unreachable is P0 on ``k8s.api``; 404 of the Deployment is P0."""
+    if isinstance(exc, K8sUnreachable):
+        return down(API_CHECK, str(exc))
+    if isinstance(exc, K8sApiError) and exc.status == 404:
+        return down("rollout.%s.deployment" % name, exc.message)
+    return check(API_CHECK, CRITICAL, str(getattr(exc, "message", exc)),
+                 value={"status": getattr(exc, "status", None)})
+
+
+class Rollout:
+    """State of one run; the methods do the I/O in order."""
+
+    def __init__(self, api: Any, params: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, now: Callable[[], str] = utc_now):
+        self.api = api
+        self.params = params
+        self.clock = clock
+        self.sleep = sleep
+        self.now = now
+        self.name = str(params["name"])
+        self.namespace = str(params.get("namespace") or "default")
+        self.prefix = "rollout.%s" % self.name
+        self.checks: List[Dict[str, Any]] = []
+        self.metrics: Dict[str, float] = {}
+
+    # -- reading ----------------------------------------------------------- #
+    def read(self) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
+        deployment = self.api.get_deployment(self.namespace, self.name)
+        selector = K.label_selector(((deployment.get("spec") or {}).get("selector")))
+        return deployment, self.api.list_replicasets(self.namespace, selector)
+
+    # -- waiting ----------------------------------------------------------- #
+    def wait(self, timeout: float) -> Tuple[str, str, Optional[Dict[str, Any]], float]:
+        """Poll until the rollout completes, fails (progress deadline, paused) or ``timeout`` passes."""
+        start = self.clock()
+        interval = float(self.params.get("wait_sleep") or 2)
+        while True:
+            deployment = self.api.get_deployment(self.namespace, self.name)
+            state, message = K.rollout_state(deployment)
+            elapsed = self.clock() - start
+            if state != K.PROGRESSING:
+                return state, message, deployment, elapsed
+            if elapsed >= timeout:
+                return K.FAILED, "timed out after %gs waiting for the rollout: %s" % (timeout, message), deployment, elapsed
+            self.sleep(min(interval, max(0.0, timeout - elapsed)))
+
+    # -- HTTP gate --------------------------------------------------------- #
+    def gate(self, endpoints: List[Dict[str, Any]]) -> Tuple[bool, Dict[str, Any], float]:
+        """Probe the endpoints until none is critical or the gate's timeout passes."""
+        gate = self.params.get("http_gate") or {}
+        timeout = float(gate.get("timeout") or 60)
+        interval = float(gate.get("interval") or 2)
+        start = self.clock()
+        while True:
+            result = probe_all(endpoints)
+            elapsed = self.clock() - start
+            if result["status"] != CRITICAL:
+                return True, result, elapsed
+            if elapsed >= timeout:
+                return False, result, elapsed
+            self.sleep(min(interval, max(0.0, timeout - elapsed)))
+
+
+def _plan_target(rollout: Rollout, deployment: Mapping[str, Any], replicasets: List[Dict[str, Any]],
+                 history: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[str], Optional[int]]:
+    params = rollout.params
+    if params["state"] == "rolled_back":
+        target = K.select_revision(history, K.revision_of(deployment), params.get("revision"))
+        replicaset = K.replicaset_for(replicasets, deployment, int(target["revision"]))
+        template = K.undo_template(replicaset or {})
+        if K.same_template(template, (deployment.get("spec") or {}).get("template") or {}):
+            return [], ["already at the pod template of revision %d" % target["revision"]], int(target["revision"])
+        images = ", ".join("%s=%s" % item for item in sorted(target["images"].items()))
+        return K.undo_ops(template), ["undo to revision %d (%s: %s)" % (target["revision"], target["replicaset"], images)], \
+            int(target["revision"])
+    ops, notes = K.plan_present(deployment, params, rollout.now())
+    return ops, notes, None
+
+
+def _undo_change(rollout: Rollout, original: Mapping[str, Any], ops: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], str]:
+    """Operations that restore what ``ops`` changed: the pre-change revision's template, the replica count."""
+    undo: List[Dict[str, Any]] = []
+    what = []
+    if K.changes_template(ops):
+        before_revision = K.revision_of(original)
+        template = None
+        try:
+            deployment, replicasets = rollout.read()
+            replicaset = K.replicaset_for(replicasets, deployment, before_revision) if before_revision else None
+            if replicaset is not None:
+                template = K.undo_template(replicaset)
+        except (K8sApiError, K8sUnreachable):
+            template = None
+        if template is None:  # the ReplicaSet was pruned: the template we read before the change is the same thing
+            template = dict((original.get("spec") or {}).get("template") or {})
+        undo.extend(K.undo_ops(template))
+        what.append("revision %s" % before_revision if before_revision else "the previous pod template")
+    if any(op["path"] == "/spec/replicas" and op["op"] != "test" for op in ops):
+        replicas = (original.get("spec") or {}).get("replicas", 1)
+        undo.append({"op": "replace", "path": "/spec/replicas", "value": replicas})
+        what.append("%s replicas" % replicas)
+    return undo, " and ".join(what)
+
+
+def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
+                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                now: Callable[[], str] = utc_now) -> Dict[str, Any]:
+    """The whole task. K8sRolloutError (bad input) propagates; API problems become checks."""
+    rollout = Rollout(api, params, clock=clock, sleep=sleep, now=now)
+    name, prefix = rollout.name, rollout.prefix
+    start = clock()
+    out: Dict[str, Any] = {"changed": False, "plan": None, "revision": None, "rolled_back": False,
+                           "revisions": [], "rollout": None, "diff": None}
+    endpoints = normalize_endpoints(list((params.get("http_gate") or {}).get("endpoints") or [])) \
+        if (params.get("http_gate") or {}).get("endpoints") else []
+
+    def finish() -> Dict[str, Any]:
+        rollout.metrics[metric_key("k8s_rollout_duration_seconds", deployment=name)] = round(clock() - start, 3)
+        rollout.metrics[metric_key("k8s_rollout_rolled_back", deployment=name)] = 1.0 if out["rolled_back"] else 0.0
+        return dict(build(rollout.checks, rollout.metrics, subject="rollout %s" % name), **out)
+
+    try:
+        deployment, replicasets = rollout.read()
+    except (K8sApiError, K8sUnreachable) as exc:
+        rollout.checks.append(api_problem_check(exc, name))
+        return finish()
+    history = K.revision_history(deployment, replicasets)
+    out["revisions"] = history
+    before = K.summarize(deployment)
+    ops, notes, target = _plan_target(rollout, deployment, replicasets, history)
+    changing = K.effective(ops)
+    out["plan"] = {"namespace": rollout.namespace, "deployment": name, "state": params["state"],
+                   "changes": notes, "patch": ops, "before": before, "after": before,
+                   "target_revision": target, "dry_run": None}
+    out["revision"] = {"before": before["revision"], "after": before["revision"]}
+
+    # -- check mode: the server's dry run tells what the Deployment would become -- #
+    if check_mode:
+        after_obj: Mapping[str, Any] = deployment
+        if changing:
+            try:
+                after_obj = api.patch_deployment(rollout.namespace, name, ops, dry_run=True)
+                out["plan"]["dry_run"] = "server"
+            except K8sApiError as exc:
+                if exc.status not in DRY_RUN_UNSUPPORTED:
+                    rollout.checks.append(check(prefix + ".change", CRITICAL, "dry run refused: %s" % exc.message,
+                                                value={"status": exc.status}))
+                    return finish()
+                after_obj = K.apply_patch(deployment, ops)
+                out["plan"]["dry_run"] = "local (server: %s)" % exc.message
+            except K8sUnreachable as exc:
+                rollout.checks.append(api_problem_check(exc, name))
+                return finish()
+        after = K.summarize(after_obj)
+        out["plan"]["after"] = after
+        out["changed"] = changing and K.spec_changed(deployment, after_obj)
+        out["diff"] = {"before": before, "after": after}
+        lines = K.diff_summaries(before, after) or notes
+        rollout.checks.append(check(prefix + ".change", OK, ("would change: " + "; ".join(lines)) if out["changed"]
+                                    else "no change: %s" % ("; ".join(notes) or "the deployment already matches")))
+        return finish()
+
+    if changing and before["paused"]:
+        rollout.checks.append(check(prefix + ".change", CRITICAL,
+                                    "deployment %s is paused: nothing would roll out; resume it first" % name))
+        return finish()
+
+    # -- the change --------------------------------------------------------- #
+    if changing:
+        try:
+            api.patch_deployment(rollout.namespace, name, ops)
+        except (K8sApiError, K8sUnreachable) as exc:
+            if isinstance(exc, K8sApiError) and exc.status in (400, 422):
+                raise K.K8sRolloutError("the API server rejected the change: %s" % exc.message)
+            rollout.checks.append(api_problem_check(exc, name))
+            return finish()
+        out["changed"] = True
+    rollout.checks.append(check(prefix + ".change", OK, "; ".join(notes) if changing
+                                else "no change: %s" % ("; ".join(notes) or "the deployment already matches")))
+
+    # -- wait, gate --------------------------------------------------------- #
+    failure = None
+    final = deployment
+    if params.get("wait", True):
+        try:
+            state, message, observed, seconds = rollout.wait(float(params.get("wait_timeout") or 300))
+        except (K8sApiError, K8sUnreachable) as exc:
+            rollout.checks.append(api_problem_check(exc, name))
+            return finish()
+        final = observed or deployment
+        out["rollout"] = {"state": state, "message": message, "seconds": round(seconds, 3)}
+        rollout.metrics[metric_key("k8s_rollout_wait_seconds", deployment=name)] = round(seconds, 3)
+        if state == K.COMPLETE:
+            rollout.checks.append(check(prefix + ".status", OK, message, value=K.status_summary(final)))
+        else:
+            rollout.checks.append(check(prefix + ".status", CRITICAL, message, value=K.status_summary(final)))
+            failure = message
+        if failure is None and endpoints:
+            passed, gate_result, gate_seconds = rollout.gate(endpoints)
+            rollout.checks.extend(gate_result["checks"])
+            rollout.metrics.update(gate_result["metrics"])
+            rollout.metrics[metric_key("k8s_rollout_gate_seconds", deployment=name)] = round(gate_seconds, 3)
+            if not passed:
+                failure = "HTTP gate failed after %.1fs: %s" % (gate_seconds, gate_result["summary"])
+    out["revision"]["after"] = K.revision_of(final)
+    out["diff"] = {"before": before, "after": K.summarize(final)}
+    out["plan"]["after"] = K.summarize(final)
+    rollout.metrics[metric_key("k8s_rollout_revision", deployment=name)] = float(K.revision_of(final) or 0)
+    rollout.metrics[metric_key("k8s_rollout_available_replicas", deployment=name)] = float(
+        (final.get("status") or {}).get("availableReplicas") or 0)
+
+    if failure is None:
+        return finish()
+    what = "; ".join(notes) or "the rollout"
+    if not (changing and params.get("rollback", True)):
+        rollout.checks.append(check(prefix + ".deploy", CRITICAL, "%s failed: %s%s" % (
+            what, failure, "" if changing else " (nothing was changed by this task, so nothing was undone)")))
+        return finish()
+
+    # -- automatic undo ------------------------------------------------------ #
+    undo, restored = _undo_change(rollout, deployment, ops)
+    try:
+        api.patch_deployment(rollout.namespace, name, undo)
+        state, message, observed, seconds = rollout.wait(float(params.get("wait_timeout") or 300))
+    except (K8sApiError, K8sUnreachable) as exc:
+        rollout.checks.append(check(prefix + ".deploy", CRITICAL, "%s failed: %s" % (what, failure)))
+        rollout.checks.append(down(prefix + ".rollback", "undo to %s failed: %s" % (restored, getattr(exc, "message", exc))))
+        return finish()
+    final = observed or final
+    out["revision"]["after"] = K.revision_of(final)
+    out["diff"] = {"before": before, "after": K.summarize(final)}
+    out["plan"]["after"] = K.summarize(final)
+    out["rollout"]["rollback"] = {"state": state, "message": message, "seconds": round(seconds, 3)}
+    if state == K.COMPLETE:
+        out["rolled_back"] = True
+        rollout.checks.append(check(prefix + ".deploy", CRITICAL, "%s failed: %s; rolled back to %s" % (what, failure, restored)))
+        rollout.checks.append(check(prefix + ".rollback", OK, "rolled back to %s (now revision %s): %s"
+                                    % (restored, K.revision_of(final), message)))
+    else:
+        rollout.checks.append(check(prefix + ".deploy", CRITICAL, "%s failed: %s" % (what, failure)))
+        rollout.checks.append(down(prefix + ".rollback", "undo to %s did not complete: %s" % (restored, message)))
+    return finish()
