@@ -30,4 +30,3 @@ attributes:
       - Use C(group/runbook.ops.<group>) in C(module_defaults) to set the options this module
         shares with the other members of the group (connection settings) once per play.
 """
-

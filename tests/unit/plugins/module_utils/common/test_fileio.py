@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.common import fileio as fileio
+from ansible_collections.runbook.ops.plugins.module_utils.common import fileio
 
 
 def test_atomic_write_replaces_and_cleans_up(tmp_path, monkeypatch):
