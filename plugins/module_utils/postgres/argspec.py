@@ -12,8 +12,9 @@ options and rules::
     module = AnsibleModule(supports_check_mode=True, **spec)
 
 Rules an argument spec cannot declare (ranges, list contents, a value that is
-given but empty) are checked by the module's runner, with messages naming the
-option.
+given but empty) are pure functions of each runner's plan (``validate_params``);
+the runner applies them with ``check_module_input(module, ...)``, and the first
+problem fails the task with a message naming the option.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -21,7 +22,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import copy
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client
 
@@ -64,3 +65,16 @@ def module_argspec(
     spec["required_if"].extend(list(rule) for rule in required_if)
     spec["required_by"].update(dict(required_by or {}))
     return spec
+
+
+def check_module_input(module: Any, *checks: Callable[[Mapping[str, Any]], Optional[str]]) -> None:
+    """What the argument spec cannot declare: psycopg2 importable, the connection options
+    usable (``client.validate_params``), then each of ``checks`` (params -> message or None).
+
+    The first problem fails the task with its message, which names the option.
+    """
+    client.require_driver(module)
+    for validate in (client.validate_params,) + checks:
+        problem = validate(module.params)
+        if problem:
+            module.fail_json(msg=problem)

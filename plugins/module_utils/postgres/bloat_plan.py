@@ -27,7 +27,6 @@ def parse_reloptions(reloptions: Optional[Sequence[str]]) -> Dict[str, str]:
     return out
 
 
-
 def float_option(options: Mapping[str, str], key: str, default: float) -> float:
     """``options[key]`` as a float; ``default`` when missing or not a number."""
     try:
@@ -86,4 +85,3 @@ def estimate_btree_bloat(row: Mapping[str, Any], block_size: int = 8192) -> Opti
     if pages <= expected:
         return 0.0
     return (pages - expected) / pages
-

@@ -46,15 +46,19 @@ WHERE c.relkind IN ('r', 'm')
 ORDER BY n.nspname, c.relname
 """
 
+# The size of index ``c`` of table ``t``: pg_relation_size needs a lock on the index, so while
+# an ACCESS EXCLUSIVE lock is held on either the size is estimated from relpages instead of waiting.
+INDEX_BYTES_SQL = """CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.relation IN (c.oid, t.oid)
+                         AND l.mode = 'AccessExclusiveLock')
+            THEN c.relpages::bigint * current_setting('block_size')::bigint
+            ELSE pg_catalog.pg_relation_size(c.oid) END"""
+
 INDEXES_SQL = """
 SELECT n.nspname AS schema, c.relname AS name, t.relname AS "table", c.oid::bigint AS oid,
        i.indisvalid AS is_valid, i.indisunique AS is_unique, i.indisprimary AS is_primary,
        (i.indpred IS NOT NULL) AS is_partial, am.amname, c.reloptions,
        c.reltuples::float8 AS index_reltuples, t.reltuples::float8 AS table_reltuples,
-       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.relation IN (c.oid, t.oid)
-                         AND l.mode = 'AccessExclusiveLock')
-            THEN c.relpages::bigint * current_setting('block_size')::bigint
-            ELSE pg_catalog.pg_relation_size(c.oid) END AS index_bytes,
+       """ + INDEX_BYTES_SQL + """ AS index_bytes,
        EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x WHERE x.conindid = c.oid AND x.contype = 'x') AS is_exclusion,
        EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p WHERE p.relid = t.oid) AS reindex_in_progress,
        CASE WHEN w.found = i.indnatts THEN w.key_width END AS key_width,

@@ -14,8 +14,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, down
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import check_plan, client
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, check_plan, client
 
 # All statements are constants; values are bound parameters. Nothing is formatted into SQL.
 SQL_SETTINGS = """
@@ -168,8 +168,5 @@ _RUNNERS = {
 
 def run(module: Any) -> None:
     """``runbook.ops.postgres_check``: check the options, run the checks, exit (never changed)."""
-    client.require_driver(module)
-    problem = client.validate_params(module.params) or check_plan.validate_params(module.params)
-    if problem:
-        module.fail_json(msg=problem)
+    argspec.check_module_input(module, check_plan.validate_params)
     module.exit_json(changed=False, **run_checks(module.params))

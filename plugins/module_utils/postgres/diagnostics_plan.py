@@ -83,7 +83,6 @@ def unused_indexes(defs: Sequence[Mapping[str, Any]], min_bytes: int = 0) -> Lis
             and not d.get("is_primary") and not d.get("backs_constraint") and int(d.get("bytes") or 0) >= min_bytes]
 
 
-
 def pgss_missing_check(database: Optional[str]) -> Dict[str, Any]:
     """``postgres.top_queries`` when pg_stat_statements is not installed in ``database``."""
     return check("postgres.top_queries", "warning",

@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - reported by the module with missing_re
     psycopg2 = None
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down, metric_key
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import catalog_runner, client, diagnostics_plan
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, catalog_runner, client, diagnostics_plan
 
 CONNECTIONS_SQL = """
 SELECT coalesce(state, 'unknown') AS state, count(*) AS count
@@ -71,10 +71,7 @@ ORDER BY 3 DESC, 1, 2 LIMIT %s
 
 LARGEST_INDEXES_SQL = """
 SELECT n.nspname AS schema, c.relname AS name, t.relname AS "table",
-       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.relation IN (c.oid, t.oid)
-                         AND l.mode = 'AccessExclusiveLock')
-            THEN c.relpages::bigint * current_setting('block_size')::bigint
-            ELSE pg_catalog.pg_relation_size(c.oid) END AS bytes
+       """ + catalog_runner.INDEX_BYTES_SQL + """ AS bytes
 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
@@ -89,10 +86,7 @@ SELECT n.nspname AS schema, c.relname AS name, t.relname AS "table",
        i.indisunique AS is_unique, i.indisprimary AS is_primary, i.indisvalid AS is_valid,
        EXISTS (SELECT 1 FROM pg_catalog.pg_constraint x WHERE x.conindid = c.oid) AS backs_constraint,
        coalesce(s.idx_scan, 0) AS idx_scan,
-       CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.relation IN (c.oid, t.oid)
-                         AND l.mode = 'AccessExclusiveLock')
-            THEN c.relpages::bigint * current_setting('block_size')::bigint
-            ELSE pg_catalog.pg_relation_size(c.oid) END AS bytes
+       """ + catalog_runner.INDEX_BYTES_SQL + """ AS bytes
 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_class t ON t.oid = i.indrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_am am ON am.oid = c.relam
@@ -114,7 +108,6 @@ LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
 WHERE d.datname = current_database()
 ORDER BY s.total_exec_time DESC LIMIT %s
 """
-
 
 
 def diagnose(conn: Any, opts: Mapping[str, Any]) -> Dict[str, Any]:
@@ -208,10 +201,7 @@ def _guarded(checks: List[Dict[str, Any]], name: str, step: Callable[[], None]) 
 def run(module: Any) -> None:
     """``runbook.ops.pg_diagnostics``: check the options, diagnose in one read-only session, exit."""
     params = module.params
-    client.require_driver(module)
-    problem = client.validate_params(params) or diagnostics_plan.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
+    argspec.check_module_input(module, diagnostics_plan.validate_params)
     try:
         conn = client.connect(params, statement_timeout_ms=int(params["statement_timeout"] * 1000), read_only=True)
     except client.PgConnectError as exc:

@@ -181,7 +181,6 @@ def normalize_config(params: Mapping[str, Any]) -> Dict[str, Any]:
     return cfg
 
 
-
 def validate_run_options(params: Mapping[str, Any]) -> Optional[str]:
     """An error message for unusable timeouts and retries, else None."""
     if params["lock_timeout"] <= 0:

@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - reported by the modules with missing_r
     psycopg2 = None
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.retry import backoff_delays
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import catalog_runner, client, maintenance_plan
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, catalog_runner, client, maintenance_plan
 
 TABLE_SIZE_SQL = """
 SELECT pg_catalog.pg_total_relation_size(c.oid) FROM pg_catalog.pg_class c
@@ -169,8 +169,6 @@ def execute_plan(
     return done
 
 
-
-
 # --------------------------------------------------------------------------- entry point
 
 
@@ -179,10 +177,7 @@ def run(module: Any) -> None:
     mode) and exit. Bad input fails the task; an unreachable server or unreadable
     statistics are critical checks."""
     params = module.params
-    client.require_driver(module)
-    problem = client.validate_params(params) or maintenance_plan.validate_run_options(params)
-    if problem:
-        module.fail_json(msg=problem)
+    argspec.check_module_input(module, maintenance_plan.validate_run_options)
     try:
         cfg = maintenance_plan.normalize_config(params)
     except maintenance_plan.PlanError as exc:

@@ -117,4 +117,3 @@ def terminate_result(found: Sequence[Mapping[str, Any]], check_mode: bool, min_d
     res = build([head] + checks, metrics, subject="pg_terminate")
     res["sessions"] = [_session_entry(i) for i in found]
     return res
-

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Sequence
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client, sessions_plan
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, client, sessions_plan
 
 SESSIONS_SQL = """
 SELECT a.pid, a.usename AS "user", a.application_name AS application, a.datname AS database,
@@ -96,10 +96,7 @@ def run(module: Any) -> None:
     check mode) and exit. Bad input fails the task; an unreachable server or an unreadable
     pg_stat_activity are critical checks."""
     params = module.params
-    client.require_driver(module)
-    problem = client.validate_params(params) or sessions_plan.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
+    argspec.check_module_input(module, sessions_plan.validate_params)
     try:
         conn = client.connect(params, read_only=False)
     except client.PgConnectError as exc:

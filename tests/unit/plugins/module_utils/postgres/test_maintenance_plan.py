@@ -203,3 +203,15 @@ def test_reindex_database_config_errors():
         cfg(operations=["vacuum"], reindex_database=True)
     with pytest.raises(maintenance_plan.PlanError, match="do not combine"):
         cfg(operations=["reindex"], reindex_database=True, tables=["t"])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lock_timeout": 0}, "lock_timeout must be positive, got 0"),
+    ({"statement_timeout": -1}, "statement_timeout must not be negative, got -1"),
+    ({"lock_retries": 0}, "lock_retries must be at least 1, got 0"),
+    ({"retry_backoff": -1}, "retry_backoff must not be negative, got -1"),
+])
+def test_validate_run_options(change, message):
+    params = {"lock_timeout": 2.0, "statement_timeout": 0.0, "lock_retries": 3, "retry_backoff": 1.0}
+    assert maintenance_plan.validate_run_options(params) is None
+    assert maintenance_plan.validate_run_options(dict(params, **change)) == message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import sessions_plan
 
 
@@ -44,3 +46,16 @@ def test_terminate_result():
                         "postgres.session.12": "critical"}
     planned = sessions_plan.terminate_result([dict(ACTIVITY[0])], True, 300, 5, True)
     assert planned["status"] == "warning" and "would cancel" in planned["checks"][1]["message"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"min_duration": -1}, "min_duration must not be negative, got -1"),
+    ({"grace_seconds": -0.5}, "grace_seconds must not be negative, got -0.5"),
+    ({"states": []}, "states must not be empty"),
+    ({"query_chars": 0}, "query_chars must be at least 1, got 0"),
+])
+def test_validate_params(change, message):
+    params = {"min_duration": 300.0, "grace_seconds": 5.0, "states": list(sessions_plan.DEFAULT_STATES),
+              "query_chars": 200}
+    assert sessions_plan.validate_params(params) is None
+    assert sessions_plan.validate_params(dict(params, **change)) == message
