@@ -112,8 +112,8 @@ def test_no_replicas_and_standby():
 def test_replica_names_are_unique():
     rows = [_replica("walreceiver", "10.0.0.2"), _replica("walreceiver", "10.0.0.3"), _replica("", "10.0.0.4"),
             _replica("x", None), _replica("x", None)]
-    assert check_plan.replica_names(rows) == ["walreceiver@10.0.0.2", "walreceiver@10.0.0.3", "10.0.0.4", "x@local",
-                                      "x@local#2"]
+    assert check_plan.replica_names(rows) == ["walreceiver@10.0.0.2", "walreceiver@10.0.0.3", "10.0.0.4",
+                                              "x@local", "x@local#2"]
 
 
 @pytest.mark.parametrize("age, status", [(1000, "ok"), (500000000, "warning"), (1500000000, "critical")])

@@ -90,9 +90,9 @@ def test_bloat_estimates():
 
 
 def test_plan_order_and_actions():
-    planned = maintenance_plan.plan([CLEAN, BLOATED], [LEAN_INDEX, BLOATED_INDEX, LEFTOVER, LEFTOVER_OLD, FAILED_CIC],
-                      cfg(operations=["vacuum", "analyze", "reindex", "drop_invalid_indexes"], min_index_size=0),
-                      SETTINGS)
+    planned = maintenance_plan.plan(
+        [CLEAN, BLOATED], [LEAN_INDEX, BLOATED_INDEX, LEFTOVER, LEFTOVER_OLD, FAILED_CIC],
+        cfg(operations=["vacuum", "analyze", "reindex", "drop_invalid_indexes"], min_index_size=0), SETTINGS)
     assert [(p["action"], p["name"]) for p in planned] == [
         ("drop_invalid_index", "Mixed Idx_ccnew"), ("drop_invalid_index", "Mixed Idx_ccold1"),
         ("reindex_index", "Mixed Idx"), ("vacuum_analyze", 'we"ird tab')]
@@ -106,17 +106,18 @@ def test_plan_order_and_actions():
 
 
 def test_explicit_lists():
-    planned = maintenance_plan.plan([CLEAN, BLOATED], [BLOATED_INDEX], cfg(tables=["clean_one"], operations=["vacuum", "reindex"]),
-                      SETTINGS)
+    planned = maintenance_plan.plan([CLEAN, BLOATED], [BLOATED_INDEX],
+                                    cfg(tables=["clean_one"], operations=["vacuum", "reindex"]), SETTINGS)
     assert [(p["action"], p["reason"]) for p in planned] == [("reindex_table", "listed in tables"),
                                                              ("vacuum", "listed in tables")]
-    planned = maintenance_plan.plan([], [BLOATED_INDEX], cfg(indexes=["select.Mixed Idx"], operations=["reindex"]), SETTINGS)
+    planned = maintenance_plan.plan([], [BLOATED_INDEX], cfg(indexes=["select.Mixed Idx"], operations=["reindex"]),
+                                    SETTINGS)
     assert [p["action"] for p in planned] == ["reindex_index"]
     with pytest.raises(maintenance_plan.PlanError, match="public.nope does not exist"):
         maintenance_plan.plan([CLEAN], [], cfg(tables=["nope"]), SETTINGS)
     with pytest.raises(maintenance_plan.PlanError, match="exclusion"):
-        maintenance_plan.plan([], [dict(BLOATED_INDEX, is_exclusion=True)], cfg(indexes=["select.Mixed Idx"], operations=["reindex"]),
-                SETTINGS)
+        maintenance_plan.plan([], [dict(BLOATED_INDEX, is_exclusion=True)],
+                              cfg(indexes=["select.Mixed Idx"], operations=["reindex"]), SETTINGS)
 
 
 def test_statements_quote_identifiers_with_psycopg2_sql():
@@ -181,7 +182,7 @@ def test_reindex_database_is_one_concurrent_reindex_per_valid_index():
     assert [p["name"] for p in only] == ["Mixed Idx", "lean", "pg_toast_16390_index"]
     # A table rewritten by VACUUM FULL in the same run keeps its fresh indexes.
     full = maintenance_plan.plan([BLOATED], rows, cfg(operations=["vacuum_full", "reindex"], maintenance_window=True,
-                                        min_table_size=0, reindex_database=True), SETTINGS)
+                                                      min_table_size=0, reindex_database=True), SETTINGS)
     assert [p["name"] for p in full] == ['we"ird tab', "clean_one_pkey"]
     # Without reindex_database a TOAST index (no statistics) is never picked by bloat.
     assert [p["name"] for p in maintenance_plan.plan([], rows, cfg(operations=["reindex"], min_index_size=0), SETTINGS)] == [
@@ -193,7 +194,7 @@ def test_reindex_runs_before_the_vacuum_of_the_same_table():
     other_index = dict(BLOATED_INDEX, schema="public", name="other_idx", table="other")
     lone_index = dict(BLOATED_INDEX, schema="public", name="lone_idx", table="lone")
     planned = maintenance_plan.plan([BLOATED, other], [lone_index, BLOATED_INDEX, other_index, TOAST_INDEX],
-                      cfg(operations=["vacuum", "analyze", "reindex"], reindex_database=True), SETTINGS)
+                                    cfg(operations=["vacuum", "analyze", "reindex"], reindex_database=True), SETTINGS)
     assert [p["name"] for p in planned] == [
         "Mixed Idx", "pg_toast_16390_index", 'we"ird tab', "other_idx", "other", "lone_idx"]
 

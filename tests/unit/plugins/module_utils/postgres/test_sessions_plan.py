@@ -21,7 +21,7 @@ ACTIVITY = [
 
 def test_select_sessions():
     chosen = sessions_plan.select_sessions(ACTIVITY, 300, sessions_plan.DEFAULT_STATES, exclude_users=["replicator"],
-                                exclude_applications=["nightly"], databases=["app"], own_pid=10)
+                                           exclude_applications=["nightly"], databases=["app"], own_pid=10)
     assert [r["pid"] for r in chosen] == [14]
     assert [r["pid"] for r in sessions_plan.select_sessions(ACTIVITY, 300, ["active"])] == [10, 11, 12, 15]
 
