@@ -29,6 +29,7 @@ description:
   - The details of every diagnostic are in RV(diagnostics). A diagnostic whose query fails is a critical
     check; an unreachable server is a critical check C(postgres.connection) (P0).
 extends_documentation_fragment:
+  - runbook.ops.attributes
   - runbook.ops.postgres
 options:
   top:
@@ -91,6 +92,15 @@ options:
       - Session statement_timeout in seconds for the diagnostic queries.
     type: float
     default: 30
+attributes:
+  check_mode:
+    support: full
+    details: Runs the same read-only queries in check mode; it never changes anything.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.postgres]
 notes:
   - Read-only (the session runs with default_transaction_read_only). C(changed) is always false; check mode
     runs the same queries.
@@ -216,14 +226,11 @@ changed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import sessions_runner as ps
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, down
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, diagnostics_runner
 
-ARGUMENT_SPEC = dict(
-    pg.CONNECTION_ARGUMENT_SPEC,
+OPTIONS = dict(
     top=dict(type="int", default=10),
     slow_query_seconds=dict(type="float", default=5),
     long_transaction_seconds=dict(type="float", default=300),
@@ -240,30 +247,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    if not pg.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
-    problem = pg.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    if params["top"] < 1 or params["query_chars"] < 1:
-        module.fail_json(msg="top and query_chars must be at least 1")
-    for key in ("table_bloat_ratio", "index_bloat_ratio"):
-        if not 0 <= params[key] <= 1:
-            module.fail_json(msg="%s must be between 0 and 1, got %s" % (key, params[key]))
-    if params["statement_timeout"] < 0:
-        module.fail_json(msg="statement_timeout must not be negative, got %s" % params["statement_timeout"])
-    try:
-        conn = pg.connect(params, statement_timeout_ms=int(params["statement_timeout"] * 1000), read_only=True)
-    except pg.PgConnectError as exc:
-        res = build([down("postgres.connection", exc.message)], {}, subject="pg_diagnostics")
-        module.exit_json(changed=False, diagnostics={}, **res)
-    try:
-        res = ps.diagnose(conn, params)
-    finally:
-        conn.close()
-    module.exit_json(changed=False, **res)
+    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    diagnostics_runner.run(module)
 
 
 if __name__ == "__main__":

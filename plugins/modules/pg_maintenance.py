@@ -44,6 +44,7 @@ description:
     object, ok when done, warning when skipped because locked, critical when the statement failed.
     An unreachable server is a critical check C(postgres.connection) (P0), not a task failure.
 extends_documentation_fragment:
+  - runbook.ops.attributes
   - runbook.ops.postgres
 options:
   operations:
@@ -163,6 +164,15 @@ options:
       - First sleep in seconds between attempts; doubled after each attempt.
     type: float
     default: 1
+attributes:
+  check_mode:
+    support: full
+    details: Reads the statistics and returns the plan (every statement and its reason) in RV(plan); runs nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.postgres]
 notes:
   - Check mode reads the statistics and returns the plan (the exact SQL statements and the reason for
     each) in RV(plan); it runs nothing and C(changed) is false.
@@ -320,14 +330,13 @@ changed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import maintenance_runner as pm
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, maintenance_plan, maintenance_runner
 
-ARGUMENT_SPEC = dict(
-    pg.CONNECTION_ARGUMENT_SPEC,
-    operations=dict(type="list", elements="str", default=list(pm.DEFAULT_OPERATIONS), choices=list(pm.OPERATIONS)),
+OPTIONS = dict(
+    operations=dict(type="list", elements="str", default=list(maintenance_plan.DEFAULT_OPERATIONS),
+                    choices=list(maintenance_plan.OPERATIONS)),
     maintenance_window=dict(type="bool", default=False),
     tables=dict(type="list", elements="str", default=[]),
     indexes=dict(type="list", elements="str", default=[]),
@@ -350,54 +359,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    if not pg.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
-    problem = pg.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    if params["lock_timeout"] <= 0:
-        module.fail_json(msg="lock_timeout must be positive, got %s" % params["lock_timeout"])
-    if params["statement_timeout"] < 0:
-        module.fail_json(msg="statement_timeout must not be negative, got %s" % params["statement_timeout"])
-    if params["lock_retries"] < 1:
-        module.fail_json(msg="lock_retries must be at least 1, got %d" % params["lock_retries"])
-    if params["retry_backoff"] < 0:
-        module.fail_json(msg="retry_backoff must not be negative, got %s" % params["retry_backoff"])
-    try:
-        cfg = pm.normalize_config(params)
-    except pm.PlanError as exc:
-        module.fail_json(msg=str(exc))
-    database = params["database"]
-    try:
-        conn = pg.connect(params, statement_timeout_ms=int(params["statement_timeout"] * 1000),
-                          lock_timeout_ms=int(params["lock_timeout"] * 1000), read_only=module.check_mode)
-    except pg.PgConnectError as exc:
-        module.exit_json(changed=False, **pm.unreachable_result(exc.message))
-    try:
-        try:
-            tables, indexes, settings = pm.collect(conn, toast="drop_invalid_indexes" in cfg["operations"]
-                                                   or cfg["reindex_database"])
-            planned = pm.plan(tables, indexes, cfg, settings)
-            for item in planned:
-                item["sql"] = pm.render(item, conn)
-        except pm.PlanError as exc:
-            module.fail_json(msg=str(exc))
-        except pg.psycopg2.Error as exc:
-            module.exit_json(changed=False, **pm.error_result(
-                "reading statistics failed: %s" % pg.error_message(exc, params.get("login_password"))))
-        if module.check_mode:
-            module.exit_json(changed=False, **pm.plan_result(planned, database))
-        done = pm.execute_plan(
-            conn, planned, lock_timeout=params["lock_timeout"], statement_timeout=params["statement_timeout"],
-            attempts=params["lock_retries"], backoff=params["retry_backoff"],
-            drop_leftovers="drop_invalid_indexes" in cfg["operations"])
-    finally:
-        if not conn.closed:
-            conn.close()
-    changed = any(item["status"] == "done" for item in done)
-    module.exit_json(changed=changed, **pm.run_result(planned, done, database))
+    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    maintenance_runner.run(module)
 
 
 if __name__ == "__main__":

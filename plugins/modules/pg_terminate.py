@@ -25,6 +25,7 @@ description:
     cancelled or terminated, warning when still running, critical when the signal failed (for example
     permission denied). An unreachable server is a critical check C(postgres.connection) (P0).
 extends_documentation_fragment:
+  - runbook.ops.attributes
   - runbook.ops.postgres
 options:
   min_duration:
@@ -73,6 +74,15 @@ options:
       - Characters of each query returned.
     type: int
     default: 200
+attributes:
+  check_mode:
+    support: full
+    details: Lists the sessions it would stop (warning checks) and signals nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.postgres]
 notes:
   - Check mode lists the sessions it would stop (warning checks) and signals nothing; C(changed) is false.
   - C(changed) is true when at least one cancel or terminate signal was sent.
@@ -195,18 +205,14 @@ changed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import sessions_runner as ps
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, sessions_plan, sessions_runner
 
-STATES = ["active", "idle in transaction", "idle in transaction (aborted)", "fastpath function call"]
-
-ARGUMENT_SPEC = dict(
-    pg.CONNECTION_ARGUMENT_SPEC,
+OPTIONS = dict(
     min_duration=dict(type="float", default=300),
-    states=dict(type="list", elements="str", choices=STATES, default=list(ps.DEFAULT_STATES)),
+    states=dict(type="list", elements="str", choices=list(sessions_plan.STATES),
+                default=list(sessions_plan.DEFAULT_STATES)),
     exclude_users=dict(type="list", elements="str", default=[]),
     exclude_applications=dict(type="list", elements="str", default=[]),
     databases=dict(type="list", elements="str", default=[]),
@@ -217,47 +223,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    if not pg.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
-    problem = pg.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    if params["min_duration"] < 0:
-        module.fail_json(msg="min_duration must not be negative, got %s" % params["min_duration"])
-    if params["grace_seconds"] < 0:
-        module.fail_json(msg="grace_seconds must not be negative, got %s" % params["grace_seconds"])
-    if not params["states"]:
-        module.fail_json(msg="states must not be empty")
-    if params["query_chars"] < 1:
-        module.fail_json(msg="query_chars must be at least 1, got %d" % params["query_chars"])
-    try:
-        conn = pg.connect(params, read_only=False)
-    except pg.PgConnectError as exc:
-        res = build([down("postgres.connection", exc.message)], {}, subject="pg_terminate")
-        module.exit_json(changed=False, sessions=[], **res)
-    try:
-        try:
-            rows = ps.current_sessions(conn, params["query_chars"])
-            found = ps.select_sessions(rows, params["min_duration"], params["states"], params["exclude_users"],
-                                       params["exclude_applications"], params["databases"],
-                                       own_pid=conn.get_backend_pid())
-            if not module.check_mode:
-                found = ps.stop_sessions(conn, found, params["states"], params["grace_seconds"],
-                                         terminate=params["terminate"])
-        except pg.psycopg2.Error as exc:
-            message = "reading pg_stat_activity failed: %s" % pg.error_message(exc, params.get("login_password"))
-            res = build([check("postgres.long_sessions", "critical", message)], {}, subject="pg_terminate")
-            module.exit_json(changed=False, sessions=[], **res)
-    finally:
-        if not conn.closed:
-            conn.close()
-    res = ps.terminate_result(found, module.check_mode, params["min_duration"], params["grace_seconds"],
-                              params["terminate"])
-    changed = (not module.check_mode) and any(item.get("cancel_sent") or item.get("outcome") == "terminated"
-                                              for item in found)
-    module.exit_json(changed=changed, **res)
+    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    sessions_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@
 * ``connect(params, ...)`` opens a session in autocommit mode, read-only
   (``default_transaction_read_only = on``) unless asked otherwise, with
   ``statement_timeout`` and ``lock_timeout`` set on the session.
+* ``fetch_all(conn, statement, args)`` runs one query and returns its rows as dicts;
+  ``first_line(exc)`` and ``error_message(exc, password)`` turn a failed query into one line.
 * ``classify_error(exc, password)`` turns a psycopg2/libpq error into
   ``(kind, message)``: a short, clear line that never contains the password.
   Connection failures raise ``PgConnectError`` with those two attributes.
@@ -24,6 +26,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import re
 import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ansible.module_utils.basic import missing_required_lib
 
 try:
     import psycopg2
@@ -71,6 +75,12 @@ class PgConnectError(Exception):
         super().__init__(message)
         self.kind = kind
         self.message = message
+
+
+def require_driver(module: Any) -> None:
+    """``fail_json`` with Ansible's usual message when psycopg2 cannot be imported."""
+    if not HAS_PSYCOPG2:
+        module.fail_json(msg=missing_required_lib("psycopg2"), exception=PSYCOPG2_IMPORT_ERROR)
 
 
 def validate_params(params: Mapping[str, Any]) -> Optional[str]:
@@ -222,6 +232,18 @@ def fetch_all(conn: Any, statement: Any, args: Optional[Sequence[Any]] = None) -
             return []
         names = [col[0] for col in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+
+def first_line(exc: Exception) -> str:
+    """The first line of a server error (``pgerror``), without its ``ERROR:`` prefix.
+
+    For a statement that failed inside a run (a lock timeout, permission denied): the
+    text the server sent, never a traceback. Falls back to the exception's class name.
+    """
+    text = (getattr(exc, "pgerror", None) or str(exc) or "").strip()
+    if not text:
+        return exc.__class__.__name__
+    return _FATAL.sub("", text.splitlines()[0], count=1)
 
 
 def error_message(exc: Any, password: Optional[str] = None) -> str:

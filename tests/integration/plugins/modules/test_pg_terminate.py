@@ -189,3 +189,51 @@ def test_signal_without_permission_is_a_critical_check(db, sessions):
     assert {c["name"]: c["status"] for c in result["checks"]}["postgres.session.%d" % victim.pid] == "critical"
     assert result["status"] == "critical" and result["changed"] is False
     assert alive(db, victim.pid) == "active"
+
+
+def test_through_ansible_playbook_with_module_defaults(db, sessions, tmp_path):
+    """The real AnsiballZ path: the connection settings reach the module through
+    ``module_defaults`` of the action group runbook.ops.postgres; a long query is cancelled."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[4]
+    plain = sessions(connect(db), autocommit=True)
+    time.sleep(1.2)
+    dsn = db.dsn(database=DB)
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("""
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/runbook.ops.postgres:
+      login_host: "%s"
+      port: %d
+      login_user: "%s"
+      login_password: "%s"
+      database: "%s"
+  tasks:
+    - name: stop long queries
+      runbook.ops.pg_terminate:
+        databases: ["%s"]
+        min_duration: 1
+        grace_seconds: 1
+        states: [active]
+        exclude_users: ["%s"]
+""" % (dsn["login_host"], dsn["port"], dsn["login_user"], dsn["login_password"], DB, DB, KEEP_USER))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
+               RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c", "local",
+         "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+        cwd=str(repo), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert dsn["login_password"] not in proc.stdout
+    out = json.JSONDecoder().raw_decode(proc.stdout, proc.stdout.index("{"))[0]
+    registered = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert registered["changed"] is True and not registered.get("failed")
+    assert {s["pid"]: s["outcome"] for s in registered["sessions"]}[plain.pid] == "cancelled"
+    assert alive(db, plain.pid) == "idle"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import client
 from ansible_collections.runbook.ops.plugins.module_utils.postgres.client import (
     APPLICATION_NAME,
     PgConnectError,
     classify_error,
     connect_kwargs,
     error_message,
+    first_line,
     scrub,
     validate_params,
 )
@@ -137,14 +138,33 @@ def test_connect_turns_driver_errors_into_pg_connect_error(monkeypatch):
         assert kwargs["application_name"] == "runbook.ops"
         raise psycopg2.OperationalError(AUTH.replace("monitor", "monitor p4ss-w0rd"))
 
-    monkeypatch.setattr(pg.psycopg2, "connect", fake_connect)
+    monkeypatch.setattr(client.psycopg2, "connect", fake_connect)
     with pytest.raises(PgConnectError) as info:
-        pg.connect(BASE)
+        client.connect(BASE)
     assert info.value.kind == "auth"
     assert "p4ss-w0rd" not in info.value.message
 
 
 def test_connect_without_psycopg2_says_so(monkeypatch):
-    monkeypatch.setattr(pg, "HAS_PSYCOPG2", False)
+    monkeypatch.setattr(client, "HAS_PSYCOPG2", False)
     with pytest.raises(PgConnectError, match="psycopg2 is not installed"):
-        pg.connect(BASE)
+        client.connect(BASE)
+
+
+def test_first_line_is_the_server_text_without_prefix():
+    assert first_line(_PgError("55P03", "ERROR:  canceling statement due to lock timeout\nCONTEXT: x")) == \
+        "canceling statement due to lock timeout"
+    assert first_line(ValueError("no pgerror here")) == "no pgerror here"
+    assert first_line(ValueError()) == "ValueError"
+
+
+def test_require_driver_fails_with_missing_required_lib(monkeypatch):
+    failed = {}
+
+    class Module:
+        def fail_json(self, **kwargs):
+            failed.update(kwargs)
+
+    monkeypatch.setattr(client, "HAS_PSYCOPG2", False)
+    client.require_driver(Module())
+    assert "Failed to import the required Python library (psycopg2)" in failed["msg"]
