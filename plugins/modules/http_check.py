@@ -31,7 +31,7 @@ description:
     the output.
 extends_documentation_fragment:
   - runbook.ops.attributes
-  - runbook.ops.http
+  - runbook.ops.endpoints
 options:
   endpoints:
     description:

@@ -28,7 +28,7 @@ description:
   - Uses only the Python standard library (a small DER reader), so it runs where only python3 exists.
 extends_documentation_fragment:
   - runbook.ops.attributes
-  - runbook.ops.http
+  - runbook.ops.endpoints
 options:
   endpoints:
     description:

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a failed HTTP or TLS connection means: its kind and a short message.
 
-Pure: it only looks at the exception. Shared by the HTTP client (``client.fetch``),
+Pure: it only looks at the exception. Shared by the HTTP client (``http_client.fetch``),
 the endpoint decisions (``probe_plan``) and the TLS runner (``tls_runner``).
 """
 
@@ -55,7 +55,6 @@ def classify_error(exc: BaseException, timeout: Optional[float] = None, host: st
     if isinstance(exc, OSError):
         return "connection", "connection failed: %s" % (exc.strerror or exc)
     return "error", "request failed: %s" % exc
-
 
 
 def seconds_text(value: Optional[float]) -> str:

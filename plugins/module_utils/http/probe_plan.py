@@ -4,7 +4,7 @@
 """HTTP endpoint checks, the pure half: endpoint definitions, JSON conditions, verdicts.
 
 No network, no clock: ``evaluate`` judges an outcome (status code, body, latency, or
-the transport error) that ``client.fetch`` measured; ``probe_runner`` does the requests.
+the transport error) that ``http_client.fetch`` measured; ``probe_runner`` does the requests.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -325,6 +325,7 @@ def evaluate_condition(data: Any, condition: Mapping[str, Any]) -> Tuple[bool, s
         return True, "JSON %s is %s" % (path, _show(actual))
     return False, "JSON %s is %s, expected %s %s" % (path, _show(actual), op, _show(expected))
 
+
 # --------------------------------------------------------------------------- #
 # Pure: evaluating one probe outcome
 # --------------------------------------------------------------------------- #
@@ -416,7 +417,6 @@ def endpoint_metrics(endpoint: Mapping[str, Any], outcome: Mapping[str, Any], re
         metric_key("http_status_code", endpoint=label): float(outcome.get("status_code") or 0),
         metric_key("http_up", endpoint=label): 1.0 if (not outcome.get("error_kind") and result_check["status"] != CRITICAL) else 0.0,
     }
-
 
 
 def retryable(endpoint: Mapping[str, Any], outcome: Mapping[str, Any]) -> bool:

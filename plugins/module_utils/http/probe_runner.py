@@ -4,7 +4,7 @@
 """HTTP endpoint checks, the I/O half: probe endpoints (with retries) concurrently.
 
 ``run(module)`` is what ``http_check`` calls. The decisions are in ``probe_plan``,
-the request itself in ``client``. The names other runbook.ops code imports from here
+the request itself in ``http_client``. The names other runbook.ops code imports from here
 (``normalize_endpoint(s)``, ``EndpointError``, ``evaluate``, ``fetch``, ``classify_error``)
 stay importable from this file.
 """
@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
 from ansible_collections.runbook.ops.plugins.module_utils.common.retry import retry_call
-from ansible_collections.runbook.ops.plugins.module_utils.http.client import fetch
+from ansible_collections.runbook.ops.plugins.module_utils.http.http_client import fetch
 from ansible_collections.runbook.ops.plugins.module_utils.http.errors_plan import classify_error
 from ansible_collections.runbook.ops.plugins.module_utils.http.probe_plan import (
     EndpointError,
@@ -41,7 +41,6 @@ class _Unhealthy(Exception):
     def __init__(self, outcome: Dict[str, Any]):
         super().__init__("unhealthy")
         self.outcome = outcome
-
 
 
 def probe(endpoint: Mapping[str, Any], sleep: Callable[[float], None] = time.sleep,

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check, down, metric_key
-from ansible_collections.runbook.ops.plugins.module_utils.http.client import ssl_context
+from ansible_collections.runbook.ops.plugins.module_utils.http.http_client import ssl_context
 from ansible_collections.runbook.ops.plugins.module_utils.http.errors_plan import classify_error
 from ansible_collections.runbook.ops.plugins.module_utils.http.tls_plan import (
     UTC,

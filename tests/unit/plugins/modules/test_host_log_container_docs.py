@@ -92,4 +92,3 @@ def test_attributes_tell_the_truth(name):
     expected = sorted("runbook.ops." + group for group, members in groups.items() if name in members)
     assert sorted(attributes["action_group"]["membership"]) == expected
     assert attributes["action_group"]["support"] == ("full" if expected else "none")
-

@@ -182,7 +182,7 @@ def test_default_log_name():
 
 def test_normalize_logs_defaults_and_errors():
     targets = log_plan.normalize_logs({"logs": [{"path": "/x/app.log", "since_hours": 2, "missing": "ok"}],
-                                 "since_hours": 24, "missing": "warning"})
+                                       "since_hours": 24, "missing": "warning"})
     assert targets[0]["name"] == "app" and targets[0]["since_hours"] == 2.0 and targets[0]["missing"] == "ok"
     with pytest.raises(log_plan.LogScanError, match="at least one"):
         log_plan.normalize_logs({"logs": []})

@@ -40,8 +40,9 @@ def test_check_host_with_recorded_proc(tmp_path):
 
 def test_check_host_selected_resources_and_explicit_mounts(tmp_path):
     (tmp_path / "loadavg").write_text("1 1 1 1/1 1\n")
+    usage = probe_plan.disk_usage(StatVFS(1, 1, 10, 5, 5, 10, 1))
     result = probe_runner.check_host(dict(PARAMS, resources=["inodes", "load"], mounts=["/data/"]), proc=str(tmp_path),
-                           usage_of=lambda p: (probe_plan.disk_usage(StatVFS(1, 1, 10, 5, 5, 10, 1)), ""), cpus=1)
+                                     usage_of=lambda p: (usage, ""), cpus=1)
     assert [c["name"] for c in result["checks"]] == ["inodes./data", "load"]
     assert list(result["metrics"])[0] == 'inodes_used_percent{mount="/data"}'
 

@@ -31,7 +31,7 @@ def test_redact_url_hides_password_only():
 
 def test_secret_values_collects_every_credential():
     found = probe_plan.secret_values({"bearer_token": "tok1", "url": "http://u:pw1234@h/",
-                              "headers": {"Authorization": "Basic abcd1234", "X-Api-Key": "key1", "Accept": "json"}})
+                                      "headers": {"Authorization": "Basic abcd1234", "X-Api-Key": "key1", "Accept": "json"}})
     assert set(found) == {"tok1", "pw1234", "Basic abcd1234", "abcd1234", "key1"}
     assert probe_plan.secret_values({}) == []
 

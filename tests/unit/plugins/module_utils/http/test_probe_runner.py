@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.runbook.ops.plugins.module_utils.http import client, errors_plan, probe_plan, probe_runner
+from ansible_collections.runbook.ops.plugins.module_utils.http import errors_plan, http_client, probe_plan, probe_runner
 
 
 def endpoint(**overrides):
@@ -52,6 +52,6 @@ def test_names_other_code_imports_stay_here():
     assert probe_runner.normalize_endpoint is probe_plan.normalize_endpoint
     assert probe_runner.EndpointError is probe_plan.EndpointError
     assert probe_runner.evaluate is probe_plan.evaluate
-    assert probe_runner.fetch is client.fetch
+    assert probe_runner.fetch is http_client.fetch
     assert probe_runner.classify_error is errors_plan.classify_error
     assert callable(probe_runner.probe_all)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 
-from ansible_collections.runbook.ops.plugins.module_utils.http import client, probe_plan
+from ansible_collections.runbook.ops.plugins.module_utils.http import http_client, probe_plan
 
 
 def endpoint(**overrides):
@@ -14,17 +14,17 @@ def endpoint(**overrides):
 
 
 def test_request_headers_add_bearer_token():
-    headers = client.request_headers(endpoint(bearer_token="abc", headers={"X-Trace": "1"}))
+    headers = http_client.request_headers(endpoint(bearer_token="abc", headers={"X-Trace": "1"}))
     assert headers["Authorization"] == "Bearer abc" and headers["X-Trace"] == "1"
 
 
 def test_ssl_context_modes(tmp_path):
-    assert client.ssl_context(False, None).verify_mode == ssl.CERT_NONE
-    ctx = client.ssl_context(True, None)
+    assert http_client.ssl_context(False, None).verify_mode == ssl.CERT_NONE
+    ctx = http_client.ssl_context(True, None)
     assert ctx.verify_mode == ssl.CERT_REQUIRED and ctx.check_hostname
-    assert client.ssl_context(True, str(tmp_path)).verify_mode == ssl.CERT_REQUIRED  # a CA directory
+    assert http_client.ssl_context(True, str(tmp_path)).verify_mode == ssl.CERT_REQUIRED  # a CA directory
 
 
 def test_fetch_turns_unexpected_errors_into_an_outcome():
-    outcome = client.fetch(endpoint(url="http://" + "a" * 70 + ".invalid/"))  # label too long for IDNA
+    outcome = http_client.fetch(endpoint(url="http://" + "a" * 70 + ".invalid/"))  # label too long for IDNA
     assert outcome["error_kind"] in ("error", "dns", "connection") and outcome["error"]

@@ -7,6 +7,9 @@
 and ``error`` (see ``errors_plan.classify_error``) so the caller can judge it.
 Only ``urllib``/``http.client``/``ssl``, so it runs on a host or container that has
 nothing but python3.
+
+This is the http package's ``client.py``, named ``http_client.py`` so that no tool that puts
+``module_utils/`` on its path takes it for the standard library's ``http.client``.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -135,4 +138,3 @@ def fetch(endpoint: Mapping[str, Any], clock: Callable[[], float] = time.monoton
                 response.close()
             except OSError:
                 pass
-
