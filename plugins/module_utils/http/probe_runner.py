@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
 from ansible_collections.runbook.ops.plugins.module_utils.common.retry import retry_call
-from ansible_collections.runbook.ops.plugins.module_utils.http.http_client import fetch
 from ansible_collections.runbook.ops.plugins.module_utils.http.errors_plan import classify_error
+from ansible_collections.runbook.ops.plugins.module_utils.http.http_client import fetch
 from ansible_collections.runbook.ops.plugins.module_utils.http.probe_plan import (
     EndpointError,
     endpoint_metrics,
