@@ -25,7 +25,7 @@ options:
   login_user:
     description:
       - ACL user name (Redis 6 and later). When set, C(AUTH <user> <password>) is sent;
-        otherwise C(AUTH <password>) for the default user.
+        otherwise C(AUTH <password>) for the default user. Requires O(login_password).
     type: str
   login_password:
     description:

@@ -40,17 +40,21 @@ options:
       - Loop results (with a C(results) list) are expanded into their items.
       - Default is every registered result of the host that carries the C(runbook.ops/result/v1) schema.
     type: raw
+extends_documentation_fragment:
+  - runbook.ops.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Makes the same decision in check mode; it never changes anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
+  action_group:
+    support: none
+    membership: []
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
+    details: All of it runs on the controller; the host needs no Python.
 notes:
   - Failed checks are listed one per line in RV(msg) and RV(failures).
 seealso:

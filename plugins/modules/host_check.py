@@ -21,6 +21,8 @@ description:
   - A path in O(mounts) that does not exist is a critical check C(disk.<path>) ("not mounted / no such
     path"), not a failure. A path that exists but is not a mount point reports the file system holding it.
   - Uses only the Python standard library, so it runs inside minimal containers (Linux C(/proc) required).
+extends_documentation_fragment:
+  - runbook.ops.attributes
 options:
   resources:
     description:
@@ -102,8 +104,15 @@ options:
       - Critical at or above this load average per CPU.
     type: float
     default: 2.0
-notes:
-  - Check mode runs the same read-only probes. C(changed) is always false.
+attributes:
+  check_mode:
+    support: full
+    details: Runs the same read-only probes as a normal run; C(changed) is always false.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.health]
 seealso:
   - module: ansible.builtin.setup
 """
@@ -189,38 +198,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.host.probe_runner import (
-    DEFAULT_EXCLUDE_FSTYPES,
-    DEFAULT_EXCLUDE_MOUNTS,
-    RESOURCES,
-    HostProbeError,
-    check_host,
-)
-
-ARGUMENT_SPEC = dict(
-    resources=dict(type="list", elements="str", choices=list(RESOURCES), default=list(RESOURCES)),
-    mounts=dict(type="list", elements="str", default=[]),
-    exclude_fstypes=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE_FSTYPES)),
-    exclude_mounts=dict(type="list", elements="str", default=list(DEFAULT_EXCLUDE_MOUNTS)),
-    disk_warning=dict(type="float", default=80),
-    disk_critical=dict(type="float", default=90),
-    inodes_warning=dict(type="float", default=80),
-    inodes_critical=dict(type="float", default=90),
-    memory_warning=dict(type="float", default=85),
-    memory_critical=dict(type="float", default=95),
-    load_period=dict(type="int", choices=[1, 5, 15], default=5),
-    load_warning=dict(type="float", default=1.5),
-    load_critical=dict(type="float", default=2.0),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec, probe_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = check_host(module.params)
-    except HostProbeError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, **result)
+    module = AnsibleModule(**argspec.host_check_argspec(), supports_check_mode=True)
+    probe_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,9 @@ description:
   - Credentials (O(bearer_token), the values of C(Authorization), C(Proxy-Authorization),
     C(Cookie), C(X-Api-Key) and C(X-Auth-Token) headers, and a password in the URL) never appear in
     the output.
+extends_documentation_fragment:
+  - runbook.ops.attributes
+  - runbook.ops.endpoints
 options:
   endpoints:
     description:
@@ -165,11 +168,6 @@ options:
     description:
       - Default latency critical threshold in seconds.
     type: float
-  timeout:
-    description:
-      - Default socket timeout in seconds.
-    type: float
-    default: 10
   retries:
     description:
       - Default number of retries.
@@ -180,15 +178,6 @@ options:
       - Default seconds before the first retry; doubled before each further retry.
     type: float
     default: 0.5
-  validate_certs:
-    description:
-      - Default for verifying TLS certificates.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - Default CA file or directory.
-    type: path
   follow_redirects:
     description:
       - Default for following redirects.
@@ -199,9 +188,15 @@ options:
       - Most endpoints probed at the same time.
     type: int
     default: 32
-notes:
-  - Check mode runs the same read-only requests. C(changed) is always false.
-  - Requests are sent as given, so a C(POST) endpoint is requested in check mode too.
+attributes:
+  check_mode:
+    support: full
+    details: Sends the same requests as a normal run (a C(POST) endpoint too); C(changed) is always false.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.health]
 seealso:
   - module: ansible.builtin.uri
   - module: runbook.ops.tls_check
@@ -298,76 +293,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import (
-    EndpointError,
-    normalize_endpoints,
-    probe_all,
-    secret_values,
-)
-
-_CONDITION = dict(
-    path=dict(type="str"),
-    op=dict(type="str", default="eq"),
-    value=dict(type="raw"),
-)
-
-_ENDPOINT = dict(
-    name=dict(type="str"),
-    url=dict(type="str"),
-    method=dict(type="str"),
-    body=dict(type="raw"),
-    headers=dict(type="dict"),
-    bearer_token=dict(type="str", no_log=True),
-    status_codes=dict(type="list", elements="int"),
-    json_conditions=dict(type="list", elements="dict", options=_CONDITION),
-    body_regex=dict(type="str"),
-    latency_warning=dict(type="float"),
-    latency_critical=dict(type="float"),
-    timeout=dict(type="float"),
-    retries=dict(type="int"),
-    retry_backoff=dict(type="float"),
-    validate_certs=dict(type="bool"),
-    ca_path=dict(type="path"),
-    follow_redirects=dict(type="bool"),
-)
-
-ARGUMENT_SPEC = dict(
-    endpoints=dict(type="list", elements="dict", required=True, options=_ENDPOINT),
-    method=dict(type="str", default="GET"),
-    headers=dict(type="dict", default={}),
-    bearer_token=dict(type="str", no_log=True),
-    status_codes=dict(type="list", elements="int", default=[200]),
-    json_conditions=dict(type="list", elements="dict", default=[]),
-    body_regex=dict(type="str"),
-    latency_warning=dict(type="float"),
-    latency_critical=dict(type="float"),
-    timeout=dict(type="float", default=10),
-    retries=dict(type="int", default=0),
-    retry_backoff=dict(type="float", default=0.5),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
-    follow_redirects=dict(type="bool", default=True),
-    max_workers=dict(type="int", default=32),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.http import argspec, probe_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    defaults = {k: v for k, v in params.items() if k not in ("endpoints", "max_workers")}
-    # Header values that carry credentials are masked everywhere in the output,
-    # including the echoed module arguments.
-    for item in [defaults] + list(params["endpoints"] or []):
-        for secret in secret_values(item or {}):
-            module.no_log_values.add(secret)
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
-    try:
-        endpoints = normalize_endpoints(params["endpoints"], defaults)
-    except EndpointError as exc:
-        module.fail_json(msg=str(exc))
-    result = probe_all(endpoints, max_workers=params["max_workers"])
-    module.exit_json(changed=False, **result)
+    module = AnsibleModule(**argspec.http_check_argspec(), supports_check_mode=True)
+    probe_runner.run(module)
 
 
 if __name__ == "__main__":

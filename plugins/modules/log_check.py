@@ -34,6 +34,8 @@ description:
   - A log with no file is a check with the status O(missing). An invalid regex or a file that exists but cannot be
     read fails the task.
   - Uses only the Python standard library.
+extends_documentation_fragment:
+  - runbook.ops.attributes
 options:
   logs:
     description:
@@ -156,8 +158,15 @@ options:
     type: list
     elements: str
     default: [timestamp, time, "@timestamp", ts, asctime, datetime, date, t]
-notes:
-  - Check mode runs the same read-only scan. C(changed) is always false.
+attributes:
+  check_mode:
+    support: full
+    details: Runs the same read-only scan as a normal run; C(changed) is always false.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.health]
 seealso:
   - module: runbook.ops.container_check
 """
@@ -251,46 +260,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.host.log_runner import (
-    DEFAULT_TIME_FIELDS,
-    LogScanError,
-    check_logs,
-)
-
-PATTERN_OPTIONS = dict(
-    name=dict(type="str"),
-    regex=dict(type="str"),
-    ignore_case=dict(type="bool", default=False),
-    warning=dict(type="int"),
-    critical=dict(type="int"),
-)
-
-ARGUMENT_SPEC = dict(
-    logs=dict(type="list", elements="dict", required=True, options=dict(
-        name=dict(type="str"),
-        path=dict(type="str"),
-        patterns=dict(type="list", elements="dict", options=PATTERN_OPTIONS),
-        since_hours=dict(type="float"),
-        missing=dict(type="str", choices=["ok", "warning", "critical"]),
-    )),
-    patterns=dict(type="list", elements="dict", options=PATTERN_OPTIONS),
-    since_hours=dict(type="float", default=24),
-    missing=dict(type="str", choices=["ok", "warning", "critical"], default="warning"),
-    sample_lines=dict(type="int", default=5),
-    rotated=dict(type="bool", default=True),
-    compressed=dict(type="bool", default=True),
-    max_scan_mb=dict(type="float", default=256),
-    time_fields=dict(type="list", elements="str", default=list(DEFAULT_TIME_FIELDS)),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec, log_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    try:
-        result = check_logs(module.params)
-    except LogScanError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, **result)
+    module = AnsibleModule(**argspec.log_check_argspec(), supports_check_mode=True)
+    log_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,9 @@ description:
   - An endpoint that cannot be reached (refused, DNS failure, timeout) is a critical check with
     severity P0. A failed TLS handshake is critical (P1).
   - Uses only the Python standard library (a small DER reader), so it runs where only python3 exists.
+extends_documentation_fragment:
+  - runbook.ops.attributes
+  - runbook.ops.endpoints
 options:
   endpoints:
     description:
@@ -105,27 +108,20 @@ options:
       - Default critical threshold in days.
     type: float
     default: 7
-  timeout:
-    description:
-      - Default connect and handshake timeout in seconds.
-    type: float
-    default: 10
-  validate_certs:
-    description:
-      - Default for checking that endpoint certificates verify.
-    type: bool
-    default: true
-  ca_path:
-    description:
-      - Default CA PEM file or hashed directory; the system store when not set.
-    type: path
   max_workers:
     description:
       - Most endpoints probed at the same time.
     type: int
     default: 16
-notes:
-  - Check mode runs the same read-only probes. C(changed) is always false.
+attributes:
+  check_mode:
+    support: full
+    details: Runs the same read-only probes as a normal run; C(changed) is always false.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.health]
 seealso:
   - module: community.crypto.get_certificate
   - module: runbook.ops.http_check
@@ -217,52 +213,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.http.tls_runner import (
-    TargetError,
-    check_all,
-    normalize_targets,
-    read_pem_file,
-)
-
-ARGUMENT_SPEC = dict(
-    endpoints=dict(type="list", elements="dict", default=[], options=dict(
-        name=dict(type="str"),
-        host=dict(type="str"),
-        port=dict(type="int"),
-        server_name=dict(type="str"),
-        timeout=dict(type="float"),
-        validate_certs=dict(type="bool"),
-        ca_path=dict(type="path"),
-        warning_days=dict(type="float"),
-        critical_days=dict(type="float"),
-    )),
-    files=dict(type="list", elements="dict", default=[], options=dict(
-        name=dict(type="str"),
-        path=dict(type="path"),
-        warning_days=dict(type="float"),
-        critical_days=dict(type="float"),
-    )),
-    warning_days=dict(type="float", default=30),
-    critical_days=dict(type="float", default=7),
-    timeout=dict(type="float", default=10),
-    validate_certs=dict(type="bool", default=True),
-    ca_path=dict(type="path"),
-    max_workers=dict(type="int", default=16),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.http import argspec, tls_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
-    try:
-        endpoints, files = normalize_targets(params["endpoints"], params["files"], params)
-        read_files = [(target, read_pem_file(target["path"])) for target in files]
-    except TargetError as exc:
-        module.fail_json(msg=str(exc))
-    result = check_all(endpoints, read_files, max_workers=params["max_workers"])
-    module.exit_json(changed=False, **result)
+    module = AnsibleModule(**argspec.tls_check_argspec(), supports_check_mode=True)
+    tls_runner.run(module)
 
 
 if __name__ == "__main__":

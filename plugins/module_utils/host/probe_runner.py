@@ -1,188 +1,36 @@
 # -*- coding: utf-8 -*-
 # Copyright: runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Host resources: disk and inode usage per mount, memory, load per CPU.
+"""Host resources, the I/O half: read /proc, statvfs each mount; ``run(module)`` for host_check.
 
-Standard library only, so it runs inside minimal containers. The parsers take
-the text of ``/proc/mounts``, ``/proc/meminfo`` and ``/proc/loadavg`` and the
-evaluators take numbers, so everything but ``read_*`` / ``statvfs`` is pure and
-unit-tested with recorded contents.
+Standard library only, so it runs inside minimal containers. The decisions are in
+``probe_plan``.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import fnmatch
 import os
-import re
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
-    CRITICAL,
-    build,
-    check,
-    metric_key,
-    threshold_check,
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check
+from ansible_collections.runbook.ops.plugins.module_utils.host.probe_plan import (
+    DEFAULT_EXCLUDE_FSTYPES,
+    DEFAULT_EXCLUDE_MOUNTS,
+    RESOURCES,
+    HostProbeError,
+    disk_usage,
+    evaluate_disk,
+    evaluate_load,
+    evaluate_memory,
+    memory_usage,
+    parse_loadavg,
+    parse_meminfo,
+    parse_mounts,
+    select_mounts,
+    validate_thresholds,
 )
-
-RESOURCES = ("disk", "inodes", "memory", "load")
-
-# Pseudo and virtual file systems: never "disks".
-DEFAULT_EXCLUDE_FSTYPES = (
-    "autofs", "binfmt_misc", "bpf", "cgroup", "cgroup2", "configfs", "debugfs", "devpts", "devtmpfs",
-    "efivarfs", "fuse.gvfsd-fuse", "fuse.lxcfs", "fuse.portal", "fusectl", "hugetlbfs", "mqueue", "nsfs",
-    "proc", "pstore", "ramfs", "rpc_pipefs", "securityfs", "selinuxfs", "squashfs", "sysfs", "tmpfs",
-    "tracefs", "nfsd",
-)
-# Mounts that belong to the container runtime (each container's overlay root, the files
-# it binds into containers) or snaps.
-DEFAULT_EXCLUDE_MOUNTS = (
-    "/var/lib/docker/*", "/run/docker/*", "/var/lib/containerd/*", "/run/containerd/*",
-    "/var/lib/kubelet/*", "/run/k3s/*", "/snap/*", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf",
-)
-
-_OCTAL = re.compile(r"\\([0-7]{3})")
-
-
-class HostProbeError(ValueError):
-    """Bad input (a threshold pair in the wrong order, an unknown resource)."""
-
-
-# --------------------------------------------------------------------------- #
-# Pure: parsers
-# --------------------------------------------------------------------------- #
-
-def _unescape(field: str) -> str:
-    """/proc/mounts escapes space, tab, newline and backslash as octal (``\\040``)."""
-    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
-
-
-def parse_mounts(text: str) -> List[Dict[str, str]]:
-    """``[{"device", "mount", "fstype", "options"}]`` from /proc/mounts (or /etc/mtab) text."""
-    mounts = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 3:
-            continue
-        mounts.append({
-            "device": _unescape(parts[0]),
-            "mount": _unescape(parts[1]),
-            "fstype": parts[2],
-            "options": parts[3] if len(parts) > 3 else "",
-        })
-    return mounts
-
-
-def select_mounts(
-    mounts: Iterable[Mapping[str, str]],
-    exclude_fstypes: Iterable[str] = DEFAULT_EXCLUDE_FSTYPES,
-    exclude_mounts: Iterable[str] = DEFAULT_EXCLUDE_MOUNTS,
-) -> List[str]:
-    """The mount points worth checking, in /proc/mounts order, each once.
-
-    Pseudo file systems (by type) and runtime mounts (by glob) are skipped. When
-    one block device is mounted several times (bind mounts) only its first
-    mount point is kept: their usage is the same numbers.
-    """
-    fstypes = set(exclude_fstypes)
-    patterns = list(exclude_mounts)
-    seen_mounts = set()
-    seen_devices = set()
-    selected = []
-    for entry in mounts:
-        mount = entry["mount"]
-        if entry["fstype"] in fstypes or mount in seen_mounts:
-            continue
-        if any(fnmatch.fnmatchcase(mount, pattern) for pattern in patterns):
-            continue
-        device = entry["device"]
-        if device.startswith("/"):
-            if device in seen_devices:
-                continue
-            seen_devices.add(device)
-        seen_mounts.add(mount)
-        selected.append(mount)
-    return selected
-
-
-def parse_meminfo(text: str) -> Dict[str, int]:
-    """``{"MemTotal": bytes, ...}`` from /proc/meminfo (values in kB become bytes)."""
-    values = {}
-    for line in text.splitlines():
-        key, _sep, rest = line.partition(":")
-        parts = rest.split()
-        if not parts:
-            continue
-        try:
-            number = int(parts[0])
-        except ValueError:
-            continue
-        if len(parts) > 1 and parts[1].lower() == "kb":
-            number *= 1024
-        values[key.strip()] = number
-    return values
-
-
-def parse_loadavg(text: str) -> Tuple[float, float, float]:
-    """The 1, 5 and 15 minute load averages from /proc/loadavg."""
-    parts = text.split()
-    if len(parts) < 3:
-        raise ValueError("unexpected /proc/loadavg content: %r" % text[:80])
-    return float(parts[0]), float(parts[1]), float(parts[2])
-
-
-def memory_usage(meminfo: Mapping[str, int]) -> Dict[str, Any]:
-    """Used percent of memory from parsed meminfo.
-
-    Uses ``MemAvailable`` (what can be had without swapping); kernels before 3.14
-    lack it, then ``MemFree + Buffers + Cached`` estimates it.
-    """
-    total = meminfo.get("MemTotal")
-    if not total:
-        raise ValueError("MemTotal missing from /proc/meminfo")
-    if "MemAvailable" in meminfo:
-        available = meminfo["MemAvailable"]
-        source = "MemAvailable"
-    else:
-        available = meminfo.get("MemFree", 0) + meminfo.get("Buffers", 0) + meminfo.get("Cached", 0)
-        source = "MemFree+Buffers+Cached"
-    used_percent = round((total - available) * 100.0 / total, 2)
-    usage = {
-        "total_bytes": total,
-        "available_bytes": available,
-        "used_percent": used_percent,
-        "source": source,
-    }
-    swap_total = meminfo.get("SwapTotal", 0)
-    if swap_total:
-        usage["swap_total_bytes"] = swap_total
-        usage["swap_used_percent"] = round((swap_total - meminfo.get("SwapFree", 0)) * 100.0 / swap_total, 2)
-    return usage
-
-
-def disk_usage(stat: Any) -> Dict[str, Any]:
-    """Block and inode usage from an ``os.statvfs`` result, the way ``df`` computes it.
-
-    ``used_percent`` is used / (used + available to unprivileged users), so the
-    blocks reserved for root count as unavailable. ``inodes_used_percent`` is
-    None when the file system does not report inodes (btrfs, some network fs).
-    """
-    frsize = stat.f_frsize or stat.f_bsize
-    used_blocks = stat.f_blocks - stat.f_bfree
-    usable = used_blocks + stat.f_bavail
-    used_percent = round(used_blocks * 100.0 / usable, 2) if usable > 0 else 0.0
-    inodes_used = stat.f_files - stat.f_ffree
-    inodes_percent = round(inodes_used * 100.0 / stat.f_files, 2) if stat.f_files > 0 else None
-    return {
-        "size_bytes": stat.f_blocks * frsize,
-        "used_bytes": used_blocks * frsize,
-        "free_bytes": stat.f_bavail * frsize,
-        "used_percent": used_percent,
-        "inodes_total": stat.f_files,
-        "inodes_used": inodes_used,
-        "inodes_used_percent": inodes_percent,
-    }
 
 
 def mount_point_of(path: str, ismount: Callable[[str], bool] = os.path.ismount) -> str:
@@ -195,120 +43,6 @@ def mount_point_of(path: str, ismount: Callable[[str], bool] = os.path.ismount) 
         current = parent
     return current
 
-
-# --------------------------------------------------------------------------- #
-# Pure: decisions
-# --------------------------------------------------------------------------- #
-
-def _ordered(warn: Optional[float], crit: Optional[float], what: str) -> None:
-    if warn is not None and crit is not None and warn > crit:
-        raise HostProbeError("%s_warning (%s) must not be above %s_critical (%s)" % (what, warn, what, crit))
-
-
-def validate_thresholds(params: Mapping[str, Any]) -> None:
-    """Raise HostProbeError when a warning threshold is above its critical one."""
-    for what in ("disk", "inodes", "memory", "load"):
-        _ordered(params.get(what + "_warning"), params.get(what + "_critical"), what)
-    for what in ("disk", "inodes", "memory"):
-        for level in ("warning", "critical"):
-            value = params.get("%s_%s" % (what, level))
-            if value is not None and not 0 <= value <= 100:
-                raise HostProbeError("%s_%s must be a percentage between 0 and 100, got %s" % (what, level, value))
-
-
-def evaluate_disk(
-    mount: str,
-    usage: Optional[Mapping[str, Any]],
-    params: Mapping[str, Any],
-    error: str = "",
-    include_inodes: bool = True,
-) -> Tuple[List[Dict[str, Any]], Dict[str, float]]:
-    """Checks ``disk.<mount>`` (and ``inodes.<mount>``) plus metrics for one mount.
-
-    ``usage`` is None when the path could not be read; ``error`` says why and
-    the disk check is critical.
-    """
-    checks = []
-    metrics = {}
-    if usage is None:
-        checks.append(check("disk." + mount, CRITICAL, error or "not mounted / no such path",
-                            value={"path": mount}))
-        return checks, metrics
-    value = dict(usage)
-    value["path"] = mount
-    disk = threshold_check("disk." + mount, usage["used_percent"], params.get("disk_warning"),
-                           params.get("disk_critical"), unit="%", what="disk %s" % mount)
-    disk["value"] = value
-    disk["message"] += ", %s free of %s" % (human_bytes(usage["free_bytes"]), human_bytes(usage["size_bytes"]))
-    checks.append(disk)
-    metrics[metric_key("disk_used_percent", mount=mount)] = float(usage["used_percent"])
-    metrics[metric_key("disk_free_bytes", mount=mount)] = float(usage["free_bytes"])
-    metrics[metric_key("disk_size_bytes", mount=mount)] = float(usage["size_bytes"])
-    if include_inodes and usage.get("inodes_used_percent") is not None:
-        inodes = threshold_check("inodes." + mount, usage["inodes_used_percent"], params.get("inodes_warning"),
-                                 params.get("inodes_critical"), unit="%", what="inodes %s" % mount)
-        inodes["value"] = {"path": mount, "inodes_total": usage["inodes_total"],
-                           "inodes_used": usage["inodes_used"], "used_percent": usage["inodes_used_percent"]}
-        checks.append(inodes)
-        metrics[metric_key("inodes_used_percent", mount=mount)] = float(usage["inodes_used_percent"])
-    return checks, metrics
-
-
-def evaluate_memory(usage: Mapping[str, Any], params: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, float]]:
-    """Check ``memory`` and its metrics."""
-    result = threshold_check("memory", usage["used_percent"], params.get("memory_warning"),
-                             params.get("memory_critical"), unit="%", what="memory used")
-    result["value"] = dict(usage)
-    result["message"] += ", %s available of %s" % (
-        human_bytes(usage["available_bytes"]), human_bytes(usage["total_bytes"]))
-    metrics = {
-        "memory_used_percent": float(usage["used_percent"]),
-        "memory_available_bytes": float(usage["available_bytes"]),
-        "memory_total_bytes": float(usage["total_bytes"]),
-    }
-    if "swap_used_percent" in usage:
-        metrics["swap_used_percent"] = float(usage["swap_used_percent"])
-    return result, metrics
-
-
-def evaluate_load(
-    loadavg: Tuple[float, float, float],
-    cpus: int,
-    params: Mapping[str, Any],
-) -> Tuple[Dict[str, Any], Dict[str, float]]:
-    """Check ``load``: the O(load_period) minute load average divided by the CPU count."""
-    cpus = max(int(cpus), 1)
-    per_cpu = {minutes: round(value / cpus, 3) for minutes, value in zip((1, 5, 15), loadavg)}
-    period = int(params.get("load_period") or 5)
-    result = threshold_check("load", per_cpu[period], params.get("load_warning"), params.get("load_critical"),
-                             what="load%d per CPU" % period)
-    result["message"] += " (%d CPU%s; load %.2f %.2f %.2f)" % (cpus, "" if cpus == 1 else "s", *loadavg)
-    result["value"] = {
-        "cpus": cpus,
-        "period_minutes": period,
-        "load1": loadavg[0], "load5": loadavg[1], "load15": loadavg[2],
-        "load1_per_cpu": per_cpu[1], "load5_per_cpu": per_cpu[5], "load15_per_cpu": per_cpu[15],
-    }
-    metrics = {"cpu_count": float(cpus)}
-    for minutes, value in zip((1, 5, 15), loadavg):
-        metrics["load%d" % minutes] = float(value)
-        metrics["load%d_per_cpu" % minutes] = float(per_cpu[minutes])
-    return result, metrics
-
-
-def human_bytes(value: float) -> str:
-    """``12.3 GiB`` style sizes for messages."""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
-        size /= 1024.0
-    return "%.1f PiB" % size  # pragma: no cover
-
-
-# --------------------------------------------------------------------------- #
-# I/O
-# --------------------------------------------------------------------------- #
 
 def read_text(path: str) -> str:
     with open(path, "r", encoding="utf-8", errors="replace") as handle:
@@ -381,3 +115,12 @@ def check_host(
             checks.append(load_check)
             metrics.update(load_metrics)
     return build(checks, metrics, subject="host")
+
+
+def run(module: Any) -> None:
+    """``host_check``: check the thresholds, measure the host, exit with the result."""
+    try:
+        result = check_host(module.params)
+    except HostProbeError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **result)

@@ -3,6 +3,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A small Redis client speaking RESP2, with nothing but the standard library.
 
+Why our own and not redis-py: redis_check runs on the targets and inside minimal
+containers, which must need nothing installed beyond python3.
+
 Enough for health checks: connect (with a timeout, optionally over TLS),
 ``AUTH`` (password, or ACL user and password), ``SELECT``, and the read-only
 commands ``PING``, ``INFO``, ``LLEN`` and ``CONFIG GET``.

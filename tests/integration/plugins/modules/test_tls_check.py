@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import ssl
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +205,39 @@ def test_file_without_certificate_fails(tmp_path):
     with pytest.raises(ModuleFailed) as err:
         run_module("tls_check", {"files": [{"path": str(bogus)}]})
     assert err.value.result["msg"] == "certificate file %s: no PEM certificate found" % bogus
+
+
+def test_through_ansible_playbook(tls_server, pki, tmp_path):
+    """The real AnsiballZ path: argument spec, doc fragments and module_utils as a target runs them."""
+    repo = Path(__file__).resolve().parents[4]
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: check an endpoint and a file
+      runbook.ops.tls_check:
+        ca_path: "%s"
+        endpoints:
+          - name: api
+            host: "127.0.0.1:%d"
+            server_name: api.runbook.test
+        files:
+          - path: "%s"
+      register: tls
+""" % (pki["ca"].cert, tls_server.port, pki["file90"].cert))
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
+               RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    proc = subprocess.run(
+        [str(repo / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", "ansible_python_interpreter=%s" % (repo / ".venv/bin/python"), str(playbook)],
+        cwd=str(repo), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.JSONDecoder().raw_decode(proc.stdout, proc.stdout.index("{"))[0]
+    registered = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert registered["changed"] is False and not registered.get("failed")
+    checks = by_name(registered)
+    assert checks["tls.api"]["status"] == "critical"  # 5 days left, critical below 7
+    assert checks["tls.api.verify"]["status"] == "ok"
+    assert checks["tls.file90.pem"]["status"] == "ok"
+    assert registered["metrics"]['tls_up{target="api"}'] == 1
