@@ -22,6 +22,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     metric_key,
     threshold_check,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes
 
 RESOURCES = ("disk", "inodes", "memory", "load")
 
@@ -280,13 +281,3 @@ def evaluate_load(
         metrics["load%d" % minutes] = float(value)
         metrics["load%d_per_cpu" % minutes] = float(per_cpu[minutes])
     return result, metrics
-
-
-def human_bytes(value: float) -> str:
-    """``12.3 GiB`` style sizes for messages."""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return ("%d %s" % (size, unit)) if unit == "B" else ("%.1f %s" % (size, unit))
-        size /= 1024.0
-    return "%.1f PiB" % size  # pragma: no cover

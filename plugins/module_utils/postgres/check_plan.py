@@ -23,6 +23,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     metric_key,
     threshold_check,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes
 
 # The checks O(checks) selects from, in the order they run (postgres.ping always runs first).
 CHECKS = ("connections", "long_queries", "idle_in_transaction", "replication", "xid_age", "database_sizes",
@@ -212,18 +213,6 @@ def database_size_check(
         message += " (%s at %s)" % (result["status"], human_bytes(bound))
     result["message"] = message
     return result, metrics
-
-
-def human_bytes(value: Optional[float]) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    if value is None:
-        return "n/a"
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(amount) < 1024 or unit == "TiB":
-            return ("%d B" % amount) if unit == "B" else ("%.1f %s" % (amount, unit))
-        amount /= 1024
-    return "%d B" % value  # pragma: no cover
 
 
 def cache_hit_check(

@@ -23,22 +23,9 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     threshold_check,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.redis.client import RespError, RespReplyError, keyspace
+from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes
 
 CHECKS = ("memory", "evictions", "hit_rate", "clients", "queues")
-
-
-def human_bytes(value: Optional[float]) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    if value is None:
-        return "n/a"
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(amount) < 1024 or unit == "TiB":
-            if unit == "B":
-                return "%d B" % amount
-            return "%.1f %s" % (amount, unit)
-        amount /= 1024
-    return "%d B" % value  # pragma: no cover
 
 
 def validate_params(params: Mapping[str, Any]) -> Optional[str]:
