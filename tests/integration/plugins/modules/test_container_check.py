@@ -219,12 +219,14 @@ def test_check_mode_gives_the_same_result(fleet):
 
 
 def test_bad_input_fails_with_a_clear_message():
-    with pytest.raises(ModuleFailed, match="names and/or labels"):
+    with pytest.raises(ModuleFailed, match="one of the following is required: names, labels"):
         run_module("container_check", {})
+    with pytest.raises(ModuleFailed, match="names and/or labels"):
+        run_module("container_check", {"names": [], "labels": []})
     with pytest.raises(ModuleFailed, match="invalid log_pattern"):
         run_module("container_check", {"names": ["x"], "log_pattern": "ERROR("})
     with pytest.raises(ModuleFailed, match="docker_host must look like"):
         run_module("container_check", {"names": ["x"], "docker_host": "/var/run/docker.sock"})
-    with pytest.raises(ModuleFailed, match="client_cert and client_key"):
+    with pytest.raises(ModuleFailed, match="parameters are required together: client_cert, client_key"):
         run_module("container_check", {"names": ["x"], "docker_host": "tcp://127.0.0.1:2376",
                                        "client_cert": "/etc/hostname"})
