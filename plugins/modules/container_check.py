@@ -233,7 +233,9 @@ OPTIONS = dict(
 
 
 def main() -> None:
-    spec = docker_argspec(OPTIONS, required_one_of=[["names", "labels"]])
+    spec = docker_argspec()
+    spec["argument_spec"].update(OPTIONS)
+    spec["required_one_of"] = [["names", "labels"]]
     module = AnsibleModule(supports_check_mode=True, **spec)
     container_runner.run(module)
 

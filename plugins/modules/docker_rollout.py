@@ -331,8 +331,10 @@ OPTIONS = dict(
 
 
 def main():
-    spec = docker_argspec(OPTIONS, required_one_of=[["project", "service", "labels"]],
-                          required_if=[["state", "present", ["image"]]])
+    spec = docker_argspec()
+    spec["argument_spec"].update(OPTIONS)
+    spec["required_one_of"] = [["project", "service", "labels"]]
+    spec["required_if"] = [["state", "present", ["image"]]]
     module = AnsibleModule(supports_check_mode=True, **spec)
     rollout_runner.run(module)
 

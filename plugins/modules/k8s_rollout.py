@@ -321,7 +321,9 @@ OPTIONS = dict(
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **k8s_argspec(OPTIONS))
+    spec = k8s_argspec()
+    spec["argument_spec"].update(OPTIONS)
+    module = AnsibleModule(supports_check_mode=True, **spec)
     rollout_runner.run(module)
 
 

@@ -3,16 +3,16 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options and declared rules of the runbook.ops modules that talk to the Docker engine.
 
-``docker_argspec(options, **rules)`` returns the connection options of the
-``runbook.ops.docker`` doc fragment and their declared rules, extended with a module's own
-options and rules; the module builds ``AnsibleModule(**spec, supports_check_mode=True)``.
+``docker_argspec()`` returns the connection options of the ``runbook.ops.docker`` doc fragment
+and their declared rules (as community.docker's ``common_compose_argspec_ex()`` does). A module
+adds its own options and rules, then builds ``AnsibleModule(supports_check_mode=True, **spec)``.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict
 
 from ansible.module_utils.basic import env_fallback
 
@@ -23,10 +23,12 @@ def _env(*names: str) -> Any:
     return (env_fallback, list(names))
 
 
-def docker_argspec(options: Optional[Mapping[str, Any]] = None, **rules: Any) -> Dict[str, Any]:
-    """The connection options (doc fragment ``runbook.ops.docker``) and their rules, plus a module's
-    own ``options`` and ``rules`` (``required_if=[...]``, ``required_one_of=[...]`` ...)."""
-    spec: Dict[str, Any] = dict(
+def docker_argspec() -> Dict[str, Any]:
+    """The connection options (doc fragment ``runbook.ops.docker``) and their declared rules.
+
+    A module adds its own: ``spec["argument_spec"].update(OPTIONS)``, ``spec["required_if"] = [...]``.
+    """
+    return dict(
         argument_spec=dict(
             docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=_env("DOCKER_HOST")),
             api_version=dict(type="str", default="auto", fallback=_env("DOCKER_API_VERSION")),
@@ -39,10 +41,3 @@ def docker_argspec(options: Optional[Mapping[str, Any]] = None, **rules: Any) ->
         ),
         required_together=[["client_cert", "client_key"]],
     )
-    spec["argument_spec"].update(options or {})
-    for rule, declared in rules.items():
-        if isinstance(declared, Mapping):  # required_by
-            spec[rule] = dict(spec.get(rule) or {}, **declared)
-        else:
-            spec[rule] = list(spec.get(rule) or []) + list(declared)
-    return spec

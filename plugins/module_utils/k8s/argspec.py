@@ -3,18 +3,18 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Options and declared rules of the runbook.ops modules that talk to a Kubernetes API server.
 
-``k8s_argspec(options, **rules)`` returns the connection options of the ``runbook.ops.k8s``
-doc fragment (the names kubernetes.core users know: kubeconfig, context, host, api_key,
-validate_certs, ca_cert, client_cert, client_key, with their K8S_AUTH_* environment
-variables) and their declared rules, extended with a module's own options and rules; the
-module builds ``AnsibleModule(**spec, supports_check_mode=True)``.
+``k8s_argspec()`` returns the connection options of the ``runbook.ops.k8s`` doc fragment
+(the names kubernetes.core users know: kubeconfig, context, host, api_key, validate_certs,
+ca_cert, client_cert, client_key, with their K8S_AUTH_* environment variables) and their
+declared rules. A module adds its own options and rules, then builds
+``AnsibleModule(supports_check_mode=True, **spec)``.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict
 
 from ansible.module_utils.basic import env_fallback
 
@@ -23,10 +23,12 @@ def _env(*names: str) -> Any:
     return (env_fallback, list(names))
 
 
-def k8s_argspec(options: Optional[Mapping[str, Any]] = None, **rules: Any) -> Dict[str, Any]:
-    """The connection options (doc fragment ``runbook.ops.k8s``) and their rules, plus a module's
-    own ``options`` and ``rules`` (``required_if=[...]``, ``mutually_exclusive=[...]`` ...)."""
-    spec: Dict[str, Any] = dict(
+def k8s_argspec() -> Dict[str, Any]:
+    """The connection options (doc fragment ``runbook.ops.k8s``) and their declared rules.
+
+    A module adds its own: ``spec["argument_spec"].update(OPTIONS)``, ``spec["required_if"] = [...]``.
+    """
+    return dict(
         argument_spec=dict(
             kubeconfig=dict(type="path", fallback=_env("K8S_AUTH_KUBECONFIG")),
             context=dict(type="str", fallback=_env("K8S_AUTH_CONTEXT")),
@@ -40,10 +42,3 @@ def k8s_argspec(options: Optional[Mapping[str, Any]] = None, **rules: Any) -> Di
         ),
         required_together=[["client_cert", "client_key"]],
     )
-    spec["argument_spec"].update(options or {})
-    for rule, declared in rules.items():
-        if isinstance(declared, Mapping):  # required_by
-            spec[rule] = dict(spec.get(rule) or {}, **declared)
-        else:
-            spec[rule] = list(spec.get(rule) or []) + list(declared)
-    return spec

@@ -9,11 +9,10 @@ from ansible_collections.runbook.ops.plugins.module_utils.k8s.argspec import k8s
 
 
 def test_argspec_marks_the_token_secret():
-    spec = k8s_argspec(dict(name=dict(type="str")))
+    spec = k8s_argspec()
     options = spec["argument_spec"]
     assert options["api_key"]["no_log"] is True
     assert "verify_ssl" in options["validate_certs"]["aliases"]
-    assert "name" in options
     assert spec["required_together"] == [["client_cert", "client_key"]]
 
 
