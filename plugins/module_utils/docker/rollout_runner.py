@@ -97,8 +97,8 @@ class Engine(Gates):
                extra_labels: Optional[Mapping[str, str]] = None, aliases: bool = True) -> str:
         """Create (not start) a copy of ``original`` running ``image``, connected to all its networks
         (without their aliases when ``aliases`` is false: see ``attach_aliases``)."""
-        spec = rollout_plan.container_spec(original, self.image_config(str(original.get("Image") or "")), image, extra_labels,
-                                aliases=aliases)
+        spec = rollout_plan.container_spec(original, self.image_config(str(original.get("Image") or "")), image,
+                                           extra_labels, aliases=aliases)
         self.remove_quietly(name)
         created = self.api.create_container_from_config(spec, name=name)
         new_id = created["Id"]

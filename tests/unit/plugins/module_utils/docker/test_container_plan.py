@@ -129,7 +129,7 @@ def test_log_errors_check():
     assert capped["status"] == "critical"
     assert capped["message"].endswith("(critical above 11) (read only the last 13 lines)")
     unreadable = container_plan.log_errors_check("api", None, re.compile("ERROR"), 24, 10, None, 100,
-                                     error='configured logging driver does not support reading')
+                                                 error='configured logging driver does not support reading')
     assert unreadable["status"] == "warning" and unreadable["value"]["count"] is None
 
 

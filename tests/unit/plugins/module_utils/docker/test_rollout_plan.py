@@ -220,7 +220,7 @@ def test_engine_verdict():
     assert rollout_plan.engine_verdict(attrs(health={"Status": "healthy"})) == (rollout_plan.PASS, "healthy")
     assert rollout_plan.engine_verdict(attrs(health={"Status": "starting"})) == (rollout_plan.WAIT, "health starting")
     verdict, why = rollout_plan.engine_verdict(attrs(health={"Status": "unhealthy", "FailingStreak": 2,
-                                                  "Log": [{"ExitCode": 22, "Output": "curl: (22) 500\n"}]}))
+                                                             "Log": [{"ExitCode": 22, "Output": "curl: (22) 500\n"}]}))
     assert verdict == rollout_plan.FAIL and "unhealthy (2 failing probes): curl: (22) 500" == why
     assert rollout_plan.engine_verdict(attrs()) == (rollout_plan.PASS, "running (no HEALTHCHECK)")
     assert rollout_plan.engine_verdict(attrs(health={"Status": "starting"}), wait_health=False) == (rollout_plan.PASS, "running")

@@ -49,7 +49,7 @@ def test_configuration_from_kubeconfig_context_and_overrides(tmp_path):
     assert conf.host == "https://k8s.example.internal:6443"
     assert conf.get_api_key_with_prefix("BearerToken", alias="authorization") == "Bearer from-kubeconfig"
     conf = client.configuration({"kubeconfig": cfg, "api_key": "override", "host": "https://other:6443/",
-                            "validate_certs": False})
+                                 "validate_certs": False})
     assert conf.get_api_key_with_prefix("BearerToken", alias="authorization") == "Bearer override"
     assert conf.host == "https://other:6443"
     assert conf.verify_ssl is False

@@ -242,7 +242,7 @@ def test_restart_adds_the_annotation_whatever_the_metadata():
 
 def test_scale_and_combined_plan_is_one_patch():
     ops, notes = rollout_plan.plan_present(deployment(), {"images": {"api": "reg/api:2.0"}, "replicas": 10,
-                                               "env": {"X": "1"}, "container": "api", "restart": True}, "now")
+                                                          "env": {"X": "1"}, "container": "api", "restart": True}, "now")
     assert {"op": "replace", "path": "/spec/replicas", "value": 10} in ops
     assert notes[-1] == "replicas: 3 -> 10"
     assert rollout_plan.changes_template(ops)
@@ -260,7 +260,7 @@ def test_diff_lines():
     before = rollout_plan.summarize(obj)
     after = rollout_plan.summarize(rollout_plan.apply_patch(obj, rollout_plan.plan_present(obj, params, "t")[0]))
     assert rollout_plan.diff_summaries(before, after) == ["replicas: 3 -> 5", "image api: reg/api:1.0 -> reg/api:2.0",
-                                               "env api A: 1 -> 2"]
+                                                          "env api A: 1 -> 2"]
 
 
 def test_pointer_escapes():
