@@ -7,8 +7,8 @@
 ``docker/argspec.py``) into a ``docker.DockerClient`` that has answered a ping, or raises
 ``EngineUnreachable`` with a one-line reason (``no Docker socket at /var/run/docker.sock``).
 Bad options raise ``DockerClientError`` (the modules turn it into fail_json).
-``ENGINE_ERRORS`` is what an engine call may raise; ``api_error_message()`` and
-``describe_error()`` make one line of them. Nothing here knows about runbooks or checks.
+An engine call may raise ``DockerException``, ``RequestException`` or ``OSError``;
+``api_error_message()`` and ``describe_error()`` make one line of them. Nothing here knows about runbooks or checks.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -46,8 +46,6 @@ except ImportError:  # pragma: no cover
         """Stand-in when requests is absent."""
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-# What a call to the engine may raise when the engine is missing, answers an error or the socket breaks.
-ENGINE_ERRORS = (DockerException, RequestException, OSError)
 
 
 class DockerClientError(ValueError):
@@ -140,7 +138,7 @@ def connect(params: Mapping[str, Any], ping: bool = True) -> Any:
             client.ping()
     except docker.errors.TLSParameterError as exc:
         raise DockerClientError("invalid TLS options: %s" % exc)
-    except ENGINE_ERRORS as exc:
+    except (DockerException, RequestException, OSError) as exc:
         raise EngineUnreachable(describe_error(exc, kwargs["base_url"], kwargs.get("timeout")))
     return client
 
@@ -155,14 +153,14 @@ def api_error_message(exc: BaseException) -> str:
 
 def not_found(exc: BaseException) -> bool:
     """Whether an engine error is a 404 (no such container or image)."""
-    return getattr(getattr(exc, "response", None), "status_code", None) == 404
+    return isinstance(exc, NotFound) or getattr(getattr(exc, "response", None), "status_code", None) == 404
 
 
 def inspect_image(client: Any, ref: str) -> Optional[Dict[str, Any]]:
     """The image's inspect attributes, or None when the engine does not have it."""
     try:
         return client.api.inspect_image(ref)
-    except ENGINE_ERRORS as exc:
+    except (DockerException, RequestException, OSError) as exc:
         if not_found(exc):
             return None
         raise

@@ -23,12 +23,13 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker import containe
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DEFAULT_DOCKER_HOST,
     DOCKER_IMPORT_ERROR,
-    ENGINE_ERRORS,
     HAS_DOCKER,
     APIError,
     DockerClientError,
+    DockerException,
     EngineUnreachable,
     NotFound,
+    RequestException,
     api_error_message,
     close_quietly,
     connect,
@@ -57,7 +58,7 @@ def evaluate_container(container: Any, params: Mapping[str, Any], pattern: Patte
     if not running:
         try:
             last_logs = read_logs(container, None, 5)
-        except ENGINE_ERRORS:
+        except (DockerException, RequestException, OSError):
             last_logs = None
     checks = [container_plan.state_check(name, attrs, now, last_logs)]
     health = container_plan.health_check(name, attrs)
@@ -73,7 +74,7 @@ def evaluate_container(container: Any, params: Mapping[str, Any], pattern: Patte
         try:
             lines: Optional[List[str]] = read_logs(container, now - since_hours * 3600.0, max_lines)
             error = ""
-        except ENGINE_ERRORS as exc:
+        except (DockerException, RequestException, OSError) as exc:
             lines, error = None, api_error_message(exc)
         log_check = container_plan.log_errors_check(name, lines, pattern, since_hours,
                                                     params.get("log_errors_warning"),
@@ -133,7 +134,7 @@ def check_containers(params: Mapping[str, Any], now: Optional[float] = None, con
     except APIError as exc:
         # The engine answered, with an error (500, bad filter): critical, but not "down".
         checks.append(check(container_plan.ENGINE_CHECK, CRITICAL, "docker engine error: %s" % api_error_message(exc)))
-    except ENGINE_ERRORS as exc:
+    except (DockerException, RequestException, OSError) as exc:
         checks.append(container_plan.engine_down_check(describe_error(
             exc, params.get("docker_host") or DEFAULT_DOCKER_HOST, params.get("timeout"))))
         metrics["docker_up"] = 0.0

@@ -21,7 +21,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.waiting import wait_for
 from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_plan
-from ansible_collections.runbook.ops.plugins.module_utils.docker.client import ENGINE_ERRORS, api_error_message
+from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
+    DockerException,
+    RequestException,
+    api_error_message,
+)
 from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import (
     EndpointError,
     fetch,
@@ -48,7 +52,7 @@ class GateEvents:
             self.stream = api.events(filters={"type": "container", "container": list(container_ids),
                                               "event": list(GATE_EVENTS)},
                                      until=int(time.time() + seconds) + 5, decode=True)
-        except ENGINE_ERRORS + (AttributeError, TypeError):
+        except (DockerException, RequestException, OSError, AttributeError, TypeError):
             return
         self.live = True
         threading.Thread(target=self._read, daemon=True).start()
@@ -157,7 +161,7 @@ class Gates:
                 try:
                     engine, http, _attrs = self.probe(cid)
                     verdict, why = rollout_plan.gate_verdict(engine, http)
-                except ENGINE_ERRORS as exc:
+                except (DockerException, RequestException, OSError) as exc:
                     engine, verdict = (rollout_plan.FAIL, ""), rollout_plan.FAIL
                     why = "engine error: %s" % api_error_message(exc)
                 last[cid] = why
@@ -203,7 +207,7 @@ class Gates:
                     engine, http, attrs = self.probe(cid)
                     reason = rollout_plan.probe_failure(engine, http)
                     who = rollout_plan.container_name(attrs)
-                except ENGINE_ERRORS as exc:
+                except (DockerException, RequestException, OSError) as exc:
                     reason, who = "engine error: %s" % api_error_message(exc), cid[:12]
                 if reason:
                     tally["failures"] += 1

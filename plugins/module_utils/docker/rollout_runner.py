@@ -37,10 +37,11 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
 from ansible_collections.runbook.ops.plugins.module_utils.docker import container_plan, rollout_plan
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DOCKER_IMPORT_ERROR,
-    ENGINE_ERRORS,
     HAS_DOCKER,
     DockerClientError,
+    DockerException,
     EngineUnreachable,
+    RequestException,
     api_error_message,
     close_quietly,
     connect,
@@ -60,7 +61,7 @@ def find_members(client: Any, filters: List[str]) -> List[Dict[str, Any]]:
     for summary in client.api.containers(all=False, filters={"label": filters}):
         try:
             attrs = client.api.inspect_container(summary["Id"])
-        except ENGINE_ERRORS as exc:
+        except (DockerException, RequestException, OSError) as exc:
             if not_found(exc):
                 continue
             raise
@@ -134,7 +135,7 @@ class Engine(Gates):
         wait = int(self.params.get("stop_timeout", 10) if timeout is None else timeout)
         try:
             self.api.stop(container_id, timeout=wait)
-        except ENGINE_ERRORS as exc:
+        except (DockerException, RequestException, OSError) as exc:
             if not not_found(exc):
                 raise
             return
@@ -144,7 +145,7 @@ class Engine(Gates):
         """Force-remove a leftover (for example a ``-next`` container of an interrupted run)."""
         try:
             self.api.remove_container(name_or_id, v=False, force=True)
-        except ENGINE_ERRORS as exc:
+        except (DockerException, RequestException, OSError) as exc:
             if not not_found(exc):
                 raise
 
@@ -172,7 +173,7 @@ def _launch_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order
                 step["new_id"] = engine.create(original, image, step["name"] + rollout_plan.NEXT_SUFFIX, extra,
                                                aliases=not step["deferred"])
             engine.start(step["new_id"])
-    except ENGINE_ERRORS as exc:
+    except (DockerException, RequestException, OSError) as exc:
         return "engine error while replacing %s: %s" % (step["name"], api_error_message(exc))
     return None
 
@@ -197,7 +198,7 @@ def _finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Op
         for step in batch:
             if step["deferred"]:
                 engine.attach_aliases(step["new_id"], step["original"])
-    except ENGINE_ERRORS as exc:
+    except (DockerException, RequestException, OSError) as exc:
         return "engine error while attaching the network aliases of %s: %s" % (step["name"], api_error_message(exc))
     if order == rollout_plan.START_FIRST:
         try:
@@ -205,7 +206,7 @@ def _finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Op
                 engine.stop_remove(step["original"]["Id"])
                 step["old_removed"] = True
                 engine.rename(step["new_id"], step["name"])
-        except ENGINE_ERRORS as exc:
+        except (DockerException, RequestException, OSError) as exc:
             return "engine error while removing the old %s: %s" % (step["name"], api_error_message(exc))
     return None
 
@@ -271,7 +272,7 @@ def _restore(engine: Engine, targets: List[Dict[str, Any]], order: str) -> List[
             outcome["restored"] = True
             if verdict != rollout_plan.PASS:
                 outcome["error"] = "restored but its gate failed: %s" % why
-        except ENGINE_ERRORS as exc:
+        except (DockerException, RequestException, OSError) as exc:
             outcome["error"] = api_error_message(exc)
         outcomes.append(outcome)
     return outcomes
@@ -298,7 +299,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
 
     try:
         members = find_members(client, filters)
-    except ENGINE_ERRORS as exc:
+    except (DockerException, RequestException, OSError) as exc:
         return finish([down("docker.engine", "docker engine error: %s" % api_error_message(exc))])
     members, leftovers = rollout_plan.split_leftovers(members)
     if not members:
@@ -344,7 +345,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                     engine.remove_quietly(attrs["Id"])
                 checks.append(check("%s.leftovers" % prefix, OK, "removed %s, left by an interrupted rollout" % names))
                 out["changed"] = True
-            except ENGINE_ERRORS as exc:
+            except (DockerException, RequestException, OSError) as exc:
                 checks.append(check("%s.leftovers" % prefix, CRITICAL, "cannot remove %s, left by an interrupted "
                                     "rollout: %s" % (names, api_error_message(exc))))
     if note:
