@@ -142,3 +142,45 @@ def test_gate_times_out_with_the_last_reason():
     assert verdict == rollout_plan.FAIL
     assert why == "gate timeout after 0.3s (last: health starting)"
     assert 0.3 <= seconds < 5
+
+
+class FakeTime:
+    def __init__(self):
+        self.t = 0.0
+        self.sleeps = []
+
+    def now(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def test_monitor_probes_for_its_period_and_is_bounded():
+    api = Api(with_events=False)
+    api.health = "healthy"
+    fake = FakeTime()
+    gates = gate_runner.Gates(Client(api), params(monitor_seconds=1.0, probe_interval=0.3, failure_threshold=1),
+                              clock=fake.now, sleep=fake.sleep)
+    assert gates.monitor([CID]) == (False, 5, 0, "")
+    assert [round(s, 6) for s in fake.sleeps] == [0.3, 0.3, 0.3, 0.1]
+
+
+def test_monitor_stops_at_the_failure_threshold():
+    api = Api(with_events=False)
+    api.health = "unhealthy"
+    fake = FakeTime()
+    gates = gate_runner.Gates(Client(api), params(monitor_seconds=60, probe_interval=1, failure_threshold=2),
+                              clock=fake.now, sleep=fake.sleep)
+    failed, probes, failures, last = gates.monitor([CID])
+    assert (failed, probes, failures) == (True, 2, 2)
+    assert last.startswith("proj-api-1-next: unhealthy")
+    assert fake.sleeps == [1]
+
+
+def test_monitor_without_a_period_probes_nothing():
+    api = Api(with_events=False)
+    gates = gate_runner.Gates(Client(api), params(monitor_seconds=0))
+    assert gates.monitor([CID]) == (False, 0, 0, "")
+    assert api.inspects == 0
