@@ -232,11 +232,16 @@ OPTIONS = dict(
 )
 
 
-def main() -> None:
+def argspec():
+    """The shared Docker options and rules, with this module's."""
     spec = docker_argspec()
     spec["argument_spec"].update(OPTIONS)
     spec["required_one_of"] = [["names", "labels"]]
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    return spec
+
+
+def main() -> None:
+    module = AnsibleModule(supports_check_mode=True, **argspec())
     container_runner.run(module)
 
 

@@ -330,12 +330,17 @@ OPTIONS = dict(
 )
 
 
-def main():
+def argspec():
+    """The shared Docker options and rules, with this module's."""
     spec = docker_argspec()
     spec["argument_spec"].update(OPTIONS)
     spec["required_one_of"] = [["project", "service", "labels"]]
     spec["required_if"] = [["state", "present", ["image"]]]
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    return spec
+
+
+def main():
+    module = AnsibleModule(supports_check_mode=True, **argspec())
     rollout_runner.run(module)
 
 

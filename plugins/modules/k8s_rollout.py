@@ -320,10 +320,15 @@ OPTIONS = dict(
 )
 
 
-def main():
+def argspec():
+    """The shared Kubernetes connection options and rules, with this module's."""
     spec = k8s_argspec()
     spec["argument_spec"].update(OPTIONS)
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    return spec
+
+
+def main():
+    module = AnsibleModule(supports_check_mode=True, **argspec())
     rollout_runner.run(module)
 
 

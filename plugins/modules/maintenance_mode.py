@@ -210,8 +210,13 @@ OPTIONS = dict(
 )
 
 
+def argspec():
+    """This module's options (it shares no connection settings with others)."""
+    return dict(argument_spec=dict(OPTIONS))
+
+
 def main():
-    module = AnsibleModule(argument_spec=OPTIONS, supports_check_mode=True)
+    module = AnsibleModule(supports_check_mode=True, **argspec())
     maintenance_page_runner.run(module)
 
 
