@@ -31,19 +31,19 @@ description:
     (C(docker engine unreachable ...)); the task does not fail.
 extends_documentation_fragment:
   - runbook.ops.docker
+  - runbook.ops.attributes
 options:
   names:
     description:
       - Names (or IDs) of containers that must exist.
+      - At least one of O(names) and O(labels) is required.
     type: list
     elements: str
-    default: []
   labels:
     description:
       - Label selectors, C(key) or C(key=value); containers must carry all of them.
     type: list
     elements: str
-    default: []
   include_stopped:
     description:
       - Whether containers selected by O(labels) include stopped ones (which are then critical).
@@ -105,6 +105,16 @@ options:
       - How many of the most recent matching lines C(container.<name>.log_errors) returns in its value.
     type: int
     default: 5
+attributes:
+  check_mode:
+    description: Runs the same read-only queries. C(changed) is always false.
+    support: full
+  diff_mode:
+    description: Changes nothing, so there is nothing to show.
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.health, runbook.ops.docker]
 requirements:
   - Docker SDK for Python (C(docker)) on the managed host.
 notes:
@@ -199,19 +209,14 @@ changed:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerClientError,
-    check_containers,
-    docker_argument_spec,
-)
+from ansible_collections.runbook.ops.plugins.module_utils.docker import container_runner
+from ansible_collections.runbook.ops.plugins.module_utils.docker.argspec import docker_argspec
 
-ARGUMENT_SPEC = docker_argument_spec(
-    names=dict(type="list", elements="str", default=[]),
-    labels=dict(type="list", elements="str", default=[]),
+OPTIONS = dict(
+    names=dict(type="list", elements="str"),
+    labels=dict(type="list", elements="str"),
     include_stopped=dict(type="bool", default=True),
     restarts_warning=dict(type="int", default=3),
     restarts_critical=dict(type="int", default=10),
@@ -227,15 +232,17 @@ ARGUMENT_SPEC = docker_argument_spec(
 )
 
 
+def argspec():
+    """The shared Docker options and rules, with this module's."""
+    spec = docker_argspec()
+    spec["argument_spec"].update(OPTIONS)
+    spec["required_one_of"] = [["names", "labels"]]
+    return spec
+
+
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    try:
-        result = check_containers(module.params)
-    except DockerClientError as exc:
-        module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, **result)
+    module = AnsibleModule(supports_check_mode=True, **argspec())
+    container_runner.run(module)
 
 
 if __name__ == "__main__":

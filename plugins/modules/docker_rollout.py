@@ -49,6 +49,7 @@ description:
     changes nothing.
 extends_documentation_fragment:
   - runbook.ops.docker
+  - runbook.ops.attributes
 options:
   state:
     description:
@@ -76,7 +77,6 @@ options:
       - At least one of O(project), O(service), O(labels) is required.
     type: list
     elements: str
-    default: []
   batch_size:
     description:
       - How many containers are replaced at once.
@@ -181,6 +181,9 @@ attributes:
   diff_mode:
     description: No diff is returned.
     support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.docker]
 notes:
   - The HTTP gate talks to the container's own address, so the module must run on the Docker host
     (or a host that routes to the container networks).
@@ -295,101 +298,50 @@ order:
   type: str
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_runner
+from ansible_collections.runbook.ops.plugins.module_utils.docker.argspec import docker_argspec
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerClientError,
-    EngineUnreachable,
-    connect,
-    docker_argument_spec,
-    engine_down_check,
+OPTIONS = dict(
+    state=dict(type="str", choices=["present", "rolled_back"], default="present"),
+    image=dict(type="str"),
+    project=dict(type="str"),
+    service=dict(type="str"),
+    labels=dict(type="list", elements="str"),
+    batch_size=dict(type="int", default=1),
+    order=dict(type="str", choices=["start-first", "stop-first"], default="start-first"),
+    gate_timeout=dict(type="float", default=60),
+    monitor_seconds=dict(type="float", default=0),
+    failure_threshold=dict(type="int", default=1),
+    probe_interval=dict(type="float", default=0.1),
+    wait_health=dict(type="bool", default=True),
+    http_gate=dict(type="dict", options=dict(
+        url=dict(type="str", required=True),
+        network=dict(type="str"),
+        status_codes=dict(type="list", elements="int", default=[200]),
+        body_regex=dict(type="str"),
+        timeout=dict(type="float", default=2),
+        validate_certs=dict(type="bool", default=True),
+    )),
+    traffic_after_gate=dict(type="bool", default=True),
+    stop_timeout=dict(type="int", default=10),
+    rollback=dict(type="bool", default=True),
 )
-from ansible_collections.runbook.ops.plugins.module_utils.docker.rollout_runner import run_rollout
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
-from ansible_collections.runbook.ops.plugins.module_utils.docker.rollout_plan import RolloutError, selector_labels
 
 
-def argument_spec():
-    return docker_argument_spec(
-        state=dict(type="str", choices=["present", "rolled_back"], default="present"),
-        image=dict(type="str"),
-        project=dict(type="str"),
-        service=dict(type="str"),
-        labels=dict(type="list", elements="str", default=[]),
-        batch_size=dict(type="int", default=1),
-        order=dict(type="str", choices=["start-first", "stop-first"], default="start-first"),
-        gate_timeout=dict(type="float", default=60),
-        monitor_seconds=dict(type="float", default=0),
-        failure_threshold=dict(type="int", default=1),
-        probe_interval=dict(type="float", default=0.1),
-        wait_health=dict(type="bool", default=True),
-        http_gate=dict(type="dict", options=dict(
-            url=dict(type="str", required=True),
-            network=dict(type="str"),
-            status_codes=dict(type="list", elements="int", default=[200]),
-            body_regex=dict(type="str"),
-            timeout=dict(type="float", default=2),
-            validate_certs=dict(type="bool", default=True),
-        )),
-        traffic_after_gate=dict(type="bool", default=True),
-        stop_timeout=dict(type="int", default=10),
-        rollback=dict(type="bool", default=True),
-    )
-
-
-def validate(params):
-    """Bad input as one clear message, or None."""
-    if params["state"] == "present" and not params.get("image"):
-        return "image is required with state=present"
-    for key in ("batch_size", "failure_threshold"):
-        if params[key] < 1:
-            return "%s must be at least 1, got %s" % (key, params[key])
-    for key in ("gate_timeout", "probe_interval"):
-        if params[key] <= 0:
-            return "%s must be positive, got %s" % (key, params[key])
-    for key in ("monitor_seconds", "stop_timeout"):
-        if params[key] < 0:
-            return "%s must not be negative, got %s" % (key, params[key])
-    try:
-        selector_labels(params.get("project"), params.get("service"), params.get("labels") or [])
-    except RolloutError as exc:
-        return str(exc)
-    return None
+def argspec():
+    """The shared Docker options and rules, with this module's."""
+    spec = docker_argspec()
+    spec["argument_spec"].update(OPTIONS)
+    spec["required_one_of"] = [["project", "service", "labels"]]
+    spec["required_if"] = [["state", "present", ["image"]]]
+    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    problem = validate(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    empty = dict(plan=None, replaced=[], rolled_back=False, previous_image=None, image=None, order=None)
-    try:
-        client = connect(module.params)
-    except DockerClientError as exc:
-        module.fail_json(msg=str(exc))
-    except EngineUnreachable as exc:
-        module.exit_json(changed=False, **dict(build([engine_down_check(str(exc))], {"docker_up": 0.0},
-                                                     subject="rollout"), **empty))
-    try:
-        result = run_rollout(client, module.params, check_mode=module.check_mode)
-    except RolloutError as exc:
-        module.fail_json(msg=str(exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
-        module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
-                         exception=traceback.format_exc())
-    finally:
-        try:
-            client.close()
-        except Exception:  # pylint: disable=broad-exception-caught
-            pass
-    changed = bool(result.pop("changed", False))
-    module.exit_json(changed=changed, **result)
+    module = AnsibleModule(supports_check_mode=True, **argspec())
+    rollout_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ description:
     dry-run (HTTP 405, 415 or 501) gets the patch applied locally instead, and C(dry_run) in RV(plan) says so.
 extends_documentation_fragment:
   - runbook.ops.k8s
+  - runbook.ops.attributes
 options:
   name:
     description:
@@ -141,6 +142,9 @@ attributes:
   diff_mode:
     description: Returns the Deployment's images, env, replicas, restartedAt and revision before and after.
     support: full
+  action_group:
+    support: full
+    membership: [runbook.ops.kubernetes]
 notes:
   - An API server that does not answer is a critical C(k8s.api) check (P0); a missing Deployment a critical
     C(rollout.<name>.deployment) check (P0); a 401 or 403 answer a critical C(k8s.api) check. None of them fails
@@ -288,88 +292,44 @@ rolled_back:
   type: bool
 """
 
-import traceback
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_runner
+from ansible_collections.runbook.ops.plugins.module_utils.k8s.argspec import k8s_argspec
 
-from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import EndpointError, normalize_endpoints
-from ansible_collections.runbook.ops.plugins.module_utils.k8s.client import (
-    HAS_KUBERNETES,
-    KUBERNETES_IMPORT_ERROR,
-    K8sConfigError,
-    connect,
-    k8s_argument_spec,
+OPTIONS = dict(
+    name=dict(type="str", required=True, aliases=["deployment"]),
+    namespace=dict(type="str", default="default"),
+    state=dict(type="str", choices=["present", "rolled_back"], default="present"),
+    images=dict(type="dict"),
+    env=dict(type="dict"),
+    env_remove=dict(type="list", elements="str"),
+    container=dict(type="str"),
+    restart=dict(type="bool", default=False),
+    replicas=dict(type="int"),
+    revision=dict(type="int"),
+    wait=dict(type="bool", default=True),
+    wait_timeout=dict(type="float", default=300),
+    wait_sleep=dict(type="float", default=2),
+    http_gate=dict(type="dict", options=dict(
+        endpoints=dict(type="list", elements="dict", required=True),
+        timeout=dict(type="float", default=60),
+        interval=dict(type="float", default=2),
+    )),
+    rollback=dict(type="bool", default=True),
 )
-from ansible_collections.runbook.ops.plugins.module_utils.k8s.rollout_plan import K8sRolloutError, validate
-from ansible_collections.runbook.ops.plugins.module_utils.k8s.rollout_runner import run_rollout
 
 
-def argument_spec():
-    return k8s_argument_spec(
-        name=dict(type="str", required=True, aliases=["deployment"]),
-        namespace=dict(type="str", default="default"),
-        state=dict(type="str", choices=["present", "rolled_back"], default="present"),
-        images=dict(type="dict"),
-        env=dict(type="dict"),
-        env_remove=dict(type="list", elements="str"),
-        container=dict(type="str"),
-        restart=dict(type="bool", default=False),
-        replicas=dict(type="int"),
-        revision=dict(type="int"),
-        wait=dict(type="bool", default=True),
-        wait_timeout=dict(type="float", default=300),
-        wait_sleep=dict(type="float", default=2),
-        http_gate=dict(type="dict", options=dict(
-            endpoints=dict(type="list", elements="dict", required=True),
-            timeout=dict(type="float", default=60),
-            interval=dict(type="float", default=2),
-        )),
-        rollback=dict(type="bool", default=True),
-    )
-
-
-def check_params(params):
-    """Bad input as one clear message, or None."""
-    problem = validate(params)
-    if problem:
-        return problem
-    gate = params.get("http_gate")
-    if gate:
-        for key in ("timeout", "interval"):
-            if gate[key] <= 0:
-                return "http_gate.%s must be positive, got %s" % (key, gate[key])
-        try:
-            normalize_endpoints(list(gate["endpoints"]))
-        except EndpointError as exc:
-            return "http_gate: %s" % exc
-    return None
+def argspec():
+    """The shared Kubernetes connection options and rules, with this module's."""
+    spec = k8s_argspec()
+    spec["argument_spec"].update(OPTIONS)
+    return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    problem = check_params(module.params)
-    if problem:
-        module.fail_json(msg=problem)
-    try:
-        api = connect(module.params)
-    except K8sConfigError as exc:
-        module.fail_json(msg=str(exc))
-    try:
-        result = run_rollout(api, module.params, check_mode=module.check_mode)
-    except K8sRolloutError as exc:
-        module.fail_json(msg="deployment %s/%s: %s" % (module.params["namespace"], module.params["name"], exc))
-    except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
-        module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
-                         exception=traceback.format_exc())
-    finally:
-        api.close()
-    changed = bool(result.pop("changed", False))
-    diff = result.pop("diff", None)
-    if module._diff and diff:
-        result["diff"] = diff
-    module.exit_json(changed=changed, **result)
+    module = AnsibleModule(supports_check_mode=True, **argspec())
+    rollout_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ description:
   - With O(verify_url) the module then requests that URL until it answers as expected (503 with the page
     while on; anything but the page while off) or O(verify_timeout) passes; a failure is a critical check.
   - Idempotent; check mode reports what would change and changes nothing; C(--diff) shows the page and the flag.
+extends_documentation_fragment:
+  - runbook.ops.attributes
 options:
   state:
     description:
@@ -94,6 +96,10 @@ attributes:
   diff_mode:
     description: The page's text before and after, and the flag's presence.
     support: full
+  action_group:
+    description: Not in any action group (it takes no connection settings).
+    support: none
+    membership: []
 notes:
   - "nginx, in the C(server) in front of the application (the flag directory here is C(/var/www/maintenance)):"
   - "C(error_page 503 @maintenance;)"
@@ -185,135 +191,33 @@ actions:
   elements: str
 """
 
-import os
-import time
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.host import maintenance_page_runner as M
-from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import EndpointError, fetch, normalize_endpoint
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, build, check
+from ansible_collections.runbook.ops.plugins.module_utils.host import maintenance_page_plan, maintenance_page_runner
+
+OPTIONS = dict(
+    state=dict(type="str", choices=["on", "off"], required=True),
+    path=dict(type="path", required=True),
+    notice=dict(type="str", default=maintenance_page_plan.DEFAULT_MESSAGE),
+    title=dict(type="str", default=maintenance_page_plan.DEFAULT_TITLE),
+    page_content=dict(type="str"),
+    page_name=dict(type="str", default="maintenance.html"),
+    flag_name=dict(type="str", default="maintenance.on"),
+    reload_command=dict(type="list", elements="str"),
+    verify_url=dict(type="str"),
+    verify_timeout=dict(type="float", default=10),
+    validate_certs=dict(type="bool", default=True),
+)
 
 
-def argument_spec():
-    return dict(
-        state=dict(type="str", choices=["on", "off"], required=True),
-        path=dict(type="path", required=True),
-        notice=dict(type="str", default=M.DEFAULT_MESSAGE),
-        title=dict(type="str", default=M.DEFAULT_TITLE),
-        page_content=dict(type="str"),
-        page_name=dict(type="str", default="maintenance.html"),
-        flag_name=dict(type="str", default="maintenance.on"),
-        reload_command=dict(type="list", elements="str"),
-        verify_url=dict(type="str"),
-        verify_timeout=dict(type="float", default=10),
-        validate_certs=dict(type="bool", default=True),
-    )
-
-
-def verify(url, state, page_text, timeout, validate_certs, interval=0.25):
-    """Request ``url`` until it answers as ``state`` wants or ``timeout`` passes: a check."""
-    endpoint = normalize_endpoint({"name": "maintenance", "url": url, "status_codes": list(range(100, 600)),
-                                   "timeout": 2.0, "validate_certs": validate_certs, "follow_redirects": False})
-    deadline = time.monotonic() + timeout
-    attempts = 0
-    while True:
-        attempts += 1
-        verdict = M.verify_verdict(state, fetch(endpoint), page_text)
-        if verdict["passed"] or time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    message = "%s %s" % (url, verdict["message"])
-    if not verdict["passed"]:
-        message += " after %gs" % timeout
-    return check("maintenance.verify", OK if verdict["passed"] else CRITICAL, message,
-                 value={"url": url, "attempts": attempts})
+def argspec():
+    """This module's options (it shares no connection settings with others)."""
+    return dict(argument_spec=dict(OPTIONS))
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    params = module.params
-    state = params["state"]
-    try:
-        M.validate_name(params["page_name"], "page_name")
-        M.validate_name(params["flag_name"], "flag_name")
-    except M.MaintenanceError as exc:
-        module.fail_json(msg=str(exc))
-    if params["verify_timeout"] <= 0:
-        module.fail_json(msg="verify_timeout must be positive, got %s" % params["verify_timeout"])
-    if params["reload_command"] is not None and not [a for a in params["reload_command"] if a]:
-        module.fail_json(msg="reload_command must name a command")
-    if params["verify_url"]:
-        try:
-            normalize_endpoint({"name": "maintenance", "url": params["verify_url"]})
-        except EndpointError as exc:
-            module.fail_json(msg="verify_url: %s" % exc)
-    directory = params["path"]
-    if os.path.exists(directory) and not os.path.isdir(directory):
-        module.fail_json(msg="path %s exists and is not a directory" % directory)
-    page_path = os.path.join(directory, params["page_name"])
-    flag_path = os.path.join(directory, params["flag_name"])
-
-    try:
-        current_page = M.read_text(page_path)
-    except OSError as exc:
-        module.fail_json(msg="cannot read %s: %s" % (page_path, exc))
-    flag_exists = os.path.lexists(flag_path)
-    if state == M.ON:
-        page_text = M.render_page(params["notice"], params["title"], params["page_content"])
-    else:
-        # Off verifies against the page that was served.
-        page_text = current_page if current_page is not None else M.render_page(
-            params["notice"], params["title"], params["page_content"])
-    steps = M.plan(state, page_text, current_page, flag_exists)
-    actions = [k for k in ("write_page", "create_flag", "remove_flag") if steps[k]]
-    out = dict(state=state, page=page_path, flag=flag_path, actions=actions, since=None)
-    if module._diff:  # pylint: disable=protected-access
-        out["diff"] = M.diff(steps, page_path, flag_path, page_text, current_page, flag_exists)
-
-    checks = []
-    if module.check_mode:
-        word = "would turn maintenance %s" % state if steps["changed"] else "maintenance already %s" % state
-        if actions:
-            word += " (%s)" % ", ".join(a.replace("_", " ") for a in actions)
-        out["since"] = M.since(flag_path) if state == M.ON else None
-        checks.append(check("maintenance.state", OK, "%s: %s" % (word, page_path), value=state))
-        result = build(checks, {"maintenance_on": 1.0 if flag_exists else 0.0}, subject="maintenance")
-        module.exit_json(changed=steps["changed"], **dict(result, **out))
-
-    try:
-        M.apply_plan(steps, directory, page_path, flag_path, page_text)
-    except OSError as exc:
-        checks.append(check("maintenance.state", CRITICAL, "cannot turn maintenance %s in %s: %s"
-                            % (state, directory, exc), value=state))
-        result = build(checks, {"maintenance_on": 1.0 if os.path.lexists(flag_path) else 0.0},
-                       subject="maintenance")
-        module.exit_json(changed=False, **dict(result, **out))
-    out["since"] = M.since(flag_path) if state == M.ON else None
-    if steps["changed"]:
-        message = "maintenance turned %s (%s)" % (state, ", ".join(a.replace("_", " ") for a in actions))
-    else:
-        message = "maintenance already %s" % state
-    if state == M.ON:
-        message += " since %s, page %s" % (out["since"], page_path)
-    checks.append(check("maintenance.state", OK, message, value=state))
-
-    if steps["changed"] and params["reload_command"]:
-        rc, _stdout, stderr = module.run_command(params["reload_command"], use_unsafe_shell=False)
-        command = " ".join(params["reload_command"])
-        if rc == 0:
-            checks.append(check("maintenance.reload", OK, "%s: done" % command, value=rc))
-        else:
-            checks.append(check("maintenance.reload", CRITICAL, "%s exited %s: %s"
-                                % (command, rc, (stderr or "").strip()[-300:] or "no output"), value=rc))
-        out["actions"] = actions + ["reload"]
-
-    if params["verify_url"]:
-        checks.append(verify(params["verify_url"], state, page_text, params["verify_timeout"],
-                             params["validate_certs"]))
-
-    result = build(checks, {"maintenance_on": 1.0 if state == M.ON else 0.0}, subject="maintenance")
-    module.exit_json(changed=steps["changed"], **dict(result, **out))
+    module = AnsibleModule(supports_check_mode=True, **argspec())
+    maintenance_page_runner.run(module)
 
 
 if __name__ == "__main__":

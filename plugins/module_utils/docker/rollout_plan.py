@@ -5,7 +5,7 @@
 
 Nothing here talks to Docker: the functions take ``docker inspect`` attributes (plain
 dicts) and return plain data, so that unit tests replay recorded attributes and
-``docker_rollout_ops`` only does the I/O.
+``rollout_runner`` and ``gate_runner`` only do the I/O.
 
 A rollout replaces each selected container by a copy that differs only in its image:
 ``container_spec()`` keeps what the user configured (environment, mounts, networks and
@@ -21,6 +21,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import copy
 import re
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.runbook.ops.plugins.module_utils.docker.container_plan import container_name
 
 START_FIRST = "start-first"
 STOP_FIRST = "stop-first"
@@ -89,10 +91,6 @@ def is_member(attrs: Mapping[str, Any]) -> bool:
     """A container that a rollout replaces: not a Compose one-off (``run``) container."""
     labels = (attrs.get("Config") or {}).get("Labels") or {}
     return str(labels.get(COMPOSE_ONEOFF, "False")).lower() != "true"
-
-
-def container_name(attrs: Mapping[str, Any]) -> str:
-    return str(attrs.get("Name") or str(attrs.get("Id", ""))[:12]).lstrip("/")
 
 
 def split_leftovers(members: Sequence[Mapping[str, Any]]) -> Tuple[List[Mapping[str, Any]], List[Mapping[str, Any]]]:
@@ -421,8 +419,21 @@ def gate_verdict(engine: Tuple[str, str], http: Optional[Tuple[bool, str]]) -> T
     return WAIT, "%s, HTTP gate: %s" % (why, message)
 
 
-def gate_deadline_reached(elapsed: float, timeout: float) -> bool:
-    return elapsed >= timeout
+def http_gate_verdict(endpoint: Mapping[str, Any], outcome: Mapping[str, Any]) -> Tuple[bool, str]:
+    """Judge one HTTP gate answer (an outcome of ``http.probe_runner.fetch``): ``(passed, message)``.
+
+    It passes with one of the endpoint's ``status_codes`` and a body that matches ``body_regex``.
+    """
+    if outcome.get("error_kind"):
+        return False, str(outcome.get("error") or outcome["error_kind"])
+    code = outcome.get("status_code")
+    expected = [int(c) for c in endpoint.get("status_codes") or [200]]
+    if code not in expected:
+        return False, "HTTP %s, expected %s" % (code, ", ".join(str(c) for c in expected))
+    regex = endpoint.get("body_regex")
+    if regex is not None and not re.search(regex, str(outcome.get("body") or ""), re.MULTILINE):
+        return False, "HTTP %s, body does not match /%s/" % (code, regex)
+    return True, "HTTP %s in %gs" % (code, round(float(outcome.get("latency") or 0.0), 3))
 
 
 def gate_pause(interval: float, http_waiting: bool, remaining: float, idle: float = 1.0) -> float:
@@ -470,3 +481,25 @@ def rollback_targets(steps: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]
             "image_id": str(step["original"].get("Image") or ""),
         })
     return out
+
+
+# --------------------------------------------------------------------------- #
+# Options
+# --------------------------------------------------------------------------- #
+
+def option_problem(params: Mapping[str, Any]) -> Optional[str]:
+    """What is wrong with the module's options beyond the rules its argspec declares, or None."""
+    for key in ("batch_size", "failure_threshold"):
+        if params[key] < 1:
+            return "%s must be at least 1, got %s" % (key, params[key])
+    for key in ("gate_timeout", "probe_interval"):
+        if params[key] <= 0:
+            return "%s must be positive, got %s" % (key, params[key])
+    for key in ("monitor_seconds", "stop_timeout"):
+        if params[key] < 0:
+            return "%s must not be negative, got %s" % (key, params[key])
+    try:
+        selector_labels(params.get("project"), params.get("service"), params.get("labels") or [])
+    except RolloutError as exc:
+        return str(exc)
+    return None

@@ -1,39 +1,31 @@
 # -*- coding: utf-8 -*-
 # Copyright: runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The Docker side of a rolling deploy: find, create, gate, replace and restore containers.
+"""The Docker side of a rolling deploy: find, create, replace and restore containers.
 
-Decisions come from ``rollout.py`` (pure); this module does the engine calls through the
-Docker SDK's low-level API (``client.api``), so that a container's configuration goes back
-to the engine exactly as ``docker inspect`` returned it, only the image swapped.
+Decisions come from ``rollout_plan`` (pure); the gates that judge new containers are in
+``gate_runner``. This file does the engine calls through the Docker SDK's low-level API
+(``client.api``), so that a container's configuration goes back to the engine exactly as
+``docker inspect`` returned it, only the image swapped.
 
-``run_rollout(client, params)`` returns a ``runbook.ops/result/v1`` result plus ``plan``,
-``replaced``, ``rolled_back``, ``previous_image``, ``image``, ``order`` and ``changed``.
-It never raises for engine trouble: a failed call during the rollout fails the gate and
-triggers the rollback; a failed call during the rollback is a critical (P0) check.
+``run(module)`` is docker_rollout's one call. ``run_rollout(client, params)`` returns a
+``runbook.ops/result/v1`` result plus ``plan``, ``replaced``, ``rolled_back``,
+``previous_image``, ``image``, ``order`` and ``changed``. It never raises for engine trouble:
+a failed call during the rollout fails the gate and triggers the rollback; a failed call
+during the rollback is a critical (P0) check.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import queue
 import threading
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_plan as R
-from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
-    DockerException,
-    RequestException,
-    api_error_message,
-)
-from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import (
-    EndpointError,
-    evaluate,
-    fetch,
-    normalize_endpoint,
-)
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -42,10 +34,21 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     down,
     metric_key,
 )
-
-
-def _not_found(exc: BaseException) -> bool:
-    return getattr(getattr(exc, "response", None), "status_code", None) == 404
+from ansible_collections.runbook.ops.plugins.module_utils.docker import container_plan, rollout_plan
+from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    DockerClientError,
+    DockerException,
+    EngineUnreachable,
+    RequestException,
+    api_error_message,
+    close_quietly,
+    connect,
+    inspect_image,
+    not_found,
+)
+from ansible_collections.runbook.ops.plugins.module_utils.docker.gate_runner import Gates
 
 
 # --------------------------------------------------------------------------- #
@@ -59,22 +62,12 @@ def find_members(client: Any, filters: List[str]) -> List[Dict[str, Any]]:
         try:
             attrs = client.api.inspect_container(summary["Id"])
         except (DockerException, RequestException, OSError) as exc:
-            if _not_found(exc):
+            if not_found(exc):
                 continue
             raise
-        if R.is_member(attrs):
+        if rollout_plan.is_member(attrs):
             found.append(attrs)
-    return sorted(found, key=R.container_name)
-
-
-def inspect_image(client: Any, ref: str) -> Optional[Dict[str, Any]]:
-    """The image's inspect attributes, or None when the engine does not have it."""
-    try:
-        return client.api.inspect_image(ref)
-    except (DockerException, RequestException, OSError) as exc:
-        if _not_found(exc):
-            return None
-        raise
+    return sorted(found, key=rollout_plan.container_name)
 
 
 def image_reference(client: Any, ref: str, image_id: str) -> str:
@@ -86,75 +79,13 @@ def image_reference(client: Any, ref: str, image_id: str) -> str:
     return image_id
 
 
-# Engine events that can change a gate's verdict (health_status matches "health_status: <status>").
-GATE_EVENTS = ("health_status", "die", "oom", "start", "restart", "destroy")
-
-
-class GateEvents:
-    """Wakes a gate as soon as the engine reports a health or state change of its containers, so
-    that it does not have to poll ``docker inspect`` to see them. ``live`` is false when the
-    engine's event stream is unavailable or ended: the gate polls instead."""
-
-    def __init__(self, api: Any, container_ids: List[str], seconds: float):
-        self.queue: "queue.Queue[Any]" = queue.Queue()
-        self.stream: Any = None
-        self.live = False
-        if str(getattr(api, "base_url", "")).startswith(("http+docker://ssh", "ssh")):
-            return  # the SDK cannot cancel a stream over SSH
-        try:
-            # ``until`` makes the engine end the stream even if it is never closed here.
-            self.stream = api.events(filters={"type": "container", "container": list(container_ids),
-                                              "event": list(GATE_EVENTS)},
-                                     until=int(time.time() + seconds) + 5, decode=True)
-        except (DockerException, RequestException, OSError, AttributeError, TypeError):
-            return
-        self.live = True
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        try:
-            for event in self.stream:
-                self.queue.put(event)
-        except Exception:  # pylint: disable=broad-exception-caught  # closed or broken: poll instead
-            pass
-        self.live = False
-        self.queue.put(None)
-
-    def wait(self, seconds: float) -> None:
-        """Return after ``seconds``, or as soon as an event arrived (or the stream ended)."""
-        try:
-            self.queue.get(timeout=max(0.0, seconds))
-        except queue.Empty:
-            return
-        while True:
-            try:
-                self.queue.get_nowait()
-            except queue.Empty:
-                return
-
-    def close(self) -> None:
-        if self.stream is not None:
-            try:
-                self.stream.close()
-            except Exception:  # pylint: disable=broad-exception-caught  # already closed
-                pass
-
-
-class Engine:
-    """Container operations with the clock and sleep injectable for tests."""
+class Engine(Gates):
+    """Container operations, and the gates (``Gates``) of the containers they create."""
 
     def __init__(self, client: Any, params: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep):
-        self.client = client
-        self.api = client.api
-        self.params = params
-        self.clock = clock
-        self.sleep = sleep
+        super().__init__(client, params, clock=clock, sleep=sleep)
         self._image_configs: Dict[str, Dict[str, Any]] = {}
-        # Longest wait for the engine's events before a gate probes anyway (a safety net).
-        self.idle_probe = 1.0
-        gate = params.get("http_gate") or None
-        self.http_gate = dict(gate) if gate and gate.get("url") else None
 
     # -- configuration ---------------------------------------------------- #
     def image_config(self, image_id: str) -> Dict[str, Any]:
@@ -167,15 +98,15 @@ class Engine:
                extra_labels: Optional[Mapping[str, str]] = None, aliases: bool = True) -> str:
         """Create (not start) a copy of ``original`` running ``image``, connected to all its networks
         (without their aliases when ``aliases`` is false: see ``attach_aliases``)."""
-        spec = R.container_spec(original, self.image_config(str(original.get("Image") or "")), image, extra_labels,
-                                aliases=aliases)
+        spec = rollout_plan.container_spec(original, self.image_config(str(original.get("Image") or "")), image,
+                                           extra_labels, aliases=aliases)
         self.remove_quietly(name)
         created = self.api.create_container_from_config(spec, name=name)
         new_id = created["Id"]
-        _primary, others = R.network_plan(original)
+        _primary, others = rollout_plan.network_plan(original)
         for net in others:
-            endpoint = R.endpoint_config(original, net)
-            self._connect(new_id, net, endpoint if aliases else R.without_aliases(endpoint))
+            endpoint = rollout_plan.endpoint_config(original, net)
+            self._connect(new_id, net, endpoint if aliases else rollout_plan.without_aliases(endpoint))
         return new_id
 
     def _connect(self, container_id: str, net: str, endpoint: Mapping[str, Any]) -> None:
@@ -187,14 +118,14 @@ class Engine:
 
     def defer_aliases(self, original: Mapping[str, Any]) -> bool:
         """Whether a new copy of ``original`` joins its network aliases only after its gate."""
-        return bool(self.params.get("traffic_after_gate", True)) and bool(R.aliased_networks(original))
+        return bool(self.params.get("traffic_after_gate", True)) and bool(rollout_plan.aliased_networks(original))
 
     def attach_aliases(self, container_id: str, original: Mapping[str, Any]) -> None:
         """Reconnect the networks on which ``original`` had aliases, now with them: from here on
         Docker's DNS (and a load balancer that follows it) sends the container traffic."""
-        for net in R.aliased_networks(original):
+        for net in rollout_plan.aliased_networks(original):
             self.api.disconnect_container_from_network(container_id, net)
-            self._connect(container_id, net, R.endpoint_config(original, net))
+            self._connect(container_id, net, rollout_plan.endpoint_config(original, net))
 
     def start(self, container_id: str) -> None:
         self.api.start(container_id)
@@ -205,7 +136,7 @@ class Engine:
         try:
             self.api.stop(container_id, timeout=wait)
         except (DockerException, RequestException, OSError) as exc:
-            if not _not_found(exc):
+            if not not_found(exc):
                 raise
             return
         self.api.remove_container(container_id, v=False, force=True)
@@ -215,114 +146,11 @@ class Engine:
         try:
             self.api.remove_container(name_or_id, v=False, force=True)
         except (DockerException, RequestException, OSError) as exc:
-            if not _not_found(exc):
+            if not not_found(exc):
                 raise
 
     def rename(self, container_id: str, name: str) -> None:
         self.api.rename(container_id, name)
-
-    # -- gates ------------------------------------------------------------ #
-    def http_probe(self, attrs: Mapping[str, Any]) -> Optional[Tuple[bool, str]]:
-        """One HTTP gate request against this container: ``(passed, message)``; None without a gate."""
-        if not self.http_gate:
-            return None
-        gate = self.http_gate
-        try:
-            url = R.render_url(str(gate["url"]), attrs, gate.get("network"))
-            endpoint = normalize_endpoint({
-                "name": "gate", "url": url,
-                "status_codes": gate.get("status_codes") or [200],
-                "body_regex": gate.get("body_regex"),
-                "timeout": gate.get("timeout") or 2.0,
-                "validate_certs": gate.get("validate_certs", True),
-            })
-        except (R.RolloutError, EndpointError) as exc:
-            return False, str(exc)
-        outcome = fetch(endpoint)
-        verdict = evaluate(endpoint, outcome)
-        return verdict["status"] == OK, "%s %s" % (endpoint["url"], verdict["message"])
-
-    def probe(self, container_id: str) -> Tuple[Tuple[str, str], Optional[Tuple[bool, str]], Dict[str, Any]]:
-        attrs = self.api.inspect_container(container_id)
-        engine = R.engine_verdict(attrs, self.params.get("wait_health", True))
-        http = self.http_probe(attrs) if engine[0] == R.PASS else None
-        return engine, http, attrs
-
-    def wait_gates(self, container_ids: List[str]) -> Dict[str, Tuple[str, str, float]]:
-        """Probe until every container passes or fails its gate, or ``gate_timeout`` passes.
-
-        Between probes it waits for the engine's events about the containers (a health status
-        change, an exit): the probe follows a container becoming healthy at once, without
-        polling ``docker inspect``. A container that is healthy but not yet answering its HTTP
-        gate is probed every ``probe_interval``; without events every probe waits that long.
-
-        Returns ``{id: (verdict, reason, seconds)}`` with verdict PASS or FAIL.
-        """
-        timeout = float(self.params.get("gate_timeout", 60))
-        interval = float(self.params.get("probe_interval", 0.1))
-        start = self.clock()
-        pending = list(container_ids)
-        done: Dict[str, Tuple[str, str, float]] = {}
-        last: Dict[str, str] = {}
-        events = GateEvents(self.api, pending, timeout)
-        try:
-            while pending:
-                http_waiting = False
-                for cid in list(pending):
-                    try:
-                        engine, http, _attrs = self.probe(cid)
-                        verdict, why = R.gate_verdict(engine, http)
-                    except (DockerException, RequestException, OSError) as exc:
-                        engine, verdict, why = (R.FAIL, ""), R.FAIL, "engine error: %s" % api_error_message(exc)
-                    last[cid] = why
-                    if verdict != R.WAIT:
-                        done[cid] = (verdict, why, self.clock() - start)
-                        pending.remove(cid)
-                    elif engine[0] == R.PASS:
-                        http_waiting = True
-                if not pending:
-                    break
-                elapsed = self.clock() - start
-                if R.gate_deadline_reached(elapsed, timeout):
-                    for cid in pending:
-                        done[cid] = (R.FAIL, "gate timeout after %gs (last: %s)"
-                                     % (timeout, last.get(cid, "no answer")), elapsed)
-                    break
-                if events.live:
-                    events.wait(R.gate_pause(interval, http_waiting, timeout - elapsed, self.idle_probe))
-                else:
-                    self.sleep(interval)
-        finally:
-            events.close()
-        return done
-
-    def monitor(self, container_ids: List[str]) -> Tuple[bool, int, int, str]:
-        """Keep probing for ``monitor_seconds``; ``(failed, probes, failures, last_failure)``."""
-        period = float(self.params.get("monitor_seconds") or 0)
-        interval = float(self.params.get("probe_interval", 0.1))
-        threshold = int(self.params.get("failure_threshold") or 1)
-        probes = failures = 0
-        last_failure = ""
-        if period <= 0 or not container_ids:
-            return False, 0, 0, ""
-        end = self.clock() + period
-        while True:
-            for cid in container_ids:
-                probes += 1
-                try:
-                    engine, http, attrs = self.probe(cid)
-                    reason = R.probe_failure(engine, http)
-                    who = R.container_name(attrs)
-                except (DockerException, RequestException, OSError) as exc:
-                    reason, who = "engine error: %s" % api_error_message(exc), cid[:12]
-                if reason:
-                    failures += 1
-                    last_failure = "%s: %s" % (who, reason)
-                    if R.monitor_failed(failures, threshold):
-                        return True, probes, failures, last_failure
-            if self.clock() >= end:
-                return False, probes, failures, last_failure
-            self.sleep(min(interval, max(0.0, end - self.clock())) or interval)
 
 
 # --------------------------------------------------------------------------- #
@@ -335,14 +163,14 @@ def _launch_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order
     try:
         for step in batch:
             original = step["original"]
-            extra = R.previous_labels(original)
+            extra = rollout_plan.previous_labels(original)
             step["deferred"] = engine.defer_aliases(original)
-            if order == R.STOP_FIRST:
+            if order == rollout_plan.STOP_FIRST:
                 engine.stop_remove(original["Id"])
                 step["old_removed"] = True
                 step["new_id"] = engine.create(original, image, step["name"], extra, aliases=not step["deferred"])
             else:
-                step["new_id"] = engine.create(original, image, step["name"] + R.NEXT_SUFFIX, extra,
+                step["new_id"] = engine.create(original, image, step["name"] + rollout_plan.NEXT_SUFFIX, extra,
                                                aliases=not step["deferred"])
             engine.start(step["new_id"])
     except (DockerException, RequestException, OSError) as exc:
@@ -358,7 +186,7 @@ def _gate_batch(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
     for step in batch:
         verdict, why, seconds = results[step["new_id"]]
         step["gate"] = {"verdict": verdict, "reason": why, "seconds": round(seconds, 3)}
-        if verdict != R.PASS and failure is None:
+        if verdict != rollout_plan.PASS and failure is None:
             failure = "%s: %s" % (step["name"], why)
     return failure
 
@@ -372,7 +200,7 @@ def _finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Op
                 engine.attach_aliases(step["new_id"], step["original"])
     except (DockerException, RequestException, OSError) as exc:
         return "engine error while attaching the network aliases of %s: %s" % (step["name"], api_error_message(exc))
-    if order == R.START_FIRST:
+    if order == rollout_plan.START_FIRST:
         try:
             for step in batch:
                 engine.stop_remove(step["original"]["Id"])
@@ -425,9 +253,9 @@ def _restore(engine: Engine, targets: List[Dict[str, Any]], order: str) -> List[
                 continue
             image = image_reference(engine.client, str(original.get("Config", {}).get("Image") or ""),
                                     target["image_id"])
-            if order == R.START_FIRST and target["remove_id"]:
+            if order == rollout_plan.START_FIRST and target["remove_id"]:
                 deferred = engine.defer_aliases(original)
-                restored = engine.create(original, image, name + R.NEXT_SUFFIX, aliases=not deferred)
+                restored = engine.create(original, image, name + rollout_plan.NEXT_SUFFIX, aliases=not deferred)
                 engine.start(restored)
                 verdict, why, _secs = engine.wait_gates([restored])[restored]
                 if deferred:
@@ -442,7 +270,7 @@ def _restore(engine: Engine, targets: List[Dict[str, Any]], order: str) -> List[
                 verdict, why, _secs = engine.wait_gates([restored])[restored]
             outcome["container_id"] = restored
             outcome["restored"] = True
-            if verdict != R.PASS:
+            if verdict != rollout_plan.PASS:
                 outcome["error"] = "restored but its gate failed: %s" % why
         except (DockerException, RequestException, OSError) as exc:
             outcome["error"] = api_error_message(exc)
@@ -456,8 +284,8 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     """Plan and (unless ``check_mode``) run a rolling replacement; see the module's RETURN."""
     started = clock()
     labels = params.get("labels") or []
-    svc = R.subject_name(params.get("project"), params.get("service"), labels)
-    filters = R.selector_labels(params.get("project"), params.get("service"), labels)
+    svc = rollout_plan.subject_name(params.get("project"), params.get("service"), labels)
+    filters = rollout_plan.selector_labels(params.get("project"), params.get("service"), labels)
     prefix = "rollout.%s" % svc
     out: Dict[str, Any] = {"plan": None, "replaced": [], "rolled_back": False, "previous_image": None,
                            "image": None, "order": None, "changed": False}
@@ -473,7 +301,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         members = find_members(client, filters)
     except (DockerException, RequestException, OSError) as exc:
         return finish([down("docker.engine", "docker engine error: %s" % api_error_message(exc))])
-    members, leftovers = R.split_leftovers(members)
+    members, leftovers = rollout_plan.split_leftovers(members)
     if not members:
         return finish([down("%s.containers" % prefix, "no running container has labels %s" % ", ".join(filters),
                             value={"labels": filters, "count": 0})])
@@ -482,7 +310,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     state = params.get("state") or "present"
     wanted = params.get("image")
     if state == "rolled_back" and not wanted:
-        recorded, reason = R.previous_image(members)
+        recorded, reason = rollout_plan.previous_image(members)
         if recorded is None:
             return finish([check("%s.previous_image" % prefix, CRITICAL, reason)])
         wanted = recorded["id"]
@@ -498,8 +326,8 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     target_ref = image_reference(client, target_ref_hint, target_id)
     out["image"] = {"id": target_id, "ref": target_ref}
 
-    order, note = R.choose_order(params.get("order") or R.START_FIRST, members)
-    plan = R.build_plan(members, target_id, target_ref, int(params.get("batch_size") or 1), order, note)
+    order, note = rollout_plan.choose_order(params.get("order") or rollout_plan.START_FIRST, members)
+    plan = rollout_plan.build_plan(members, target_id, target_ref, int(params.get("batch_size") or 1), order, note)
     out["plan"] = plan
     out["order"] = order
     todo = [e for e in plan["containers"] if e["action"] == "replace"]
@@ -507,7 +335,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         out["previous_image"] = {"id": todo[0]["old_image_id"], "ref": todo[0]["old_image"]}
     checks: List[Dict[str, Any]] = []
     if leftovers:
-        names = ", ".join(R.container_name(a) for a in leftovers)
+        names = ", ".join(rollout_plan.container_name(a) for a in leftovers)
         if check_mode:
             checks.append(check("%s.leftovers" % prefix, OK, "would remove %s, left by an interrupted rollout" % names))
         else:
@@ -524,7 +352,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         checks.append(check("%s.order" % prefix, OK, note, value=order))
     if not todo:
         checks.append(check("%s.image" % prefix, OK, "all %d containers already run %s (%s)"
-                            % (len(members), target_ref, R.short_id(target_id)), value=target_id))
+                            % (len(members), target_ref, rollout_plan.short_id(target_id)), value=target_id))
         return finish(checks, {metric_key("rollout_replaced", service=svc): 0.0})
 
     if check_mode:
@@ -533,13 +361,13 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
             for name in batch:
                 entry = next(e for e in todo if e["name"] == name)
                 checks.append(check("%s.%s" % (prefix, name), OK, "would replace %s (%s) by %s (%s) in batch %d, %s"
-                                    % (entry["old_image"], R.short_id(entry["old_image_id"]), target_ref,
-                                       R.short_id(target_id), number, order), value=entry))
+                                    % (entry["old_image"], rollout_plan.short_id(entry["old_image_id"]), target_ref,
+                                       rollout_plan.short_id(target_id), number, order), value=entry))
         return finish(checks, {metric_key("rollout_replaced", service=svc): 0.0})
 
     # The real thing.
     engine = Engine(client, params, clock=clock, sleep=sleep)
-    by_name = {R.container_name(a): a for a in members}
+    by_name = {rollout_plan.container_name(a): a for a in members}
     steps: List[Dict[str, Any]] = []
     failure: Optional[str] = None
     metrics: Dict[str, float] = {}
@@ -550,13 +378,13 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     # old containers out, names) in the background once the next batch is started, while that
     # batch waits for its gates; it is joined before that batch is finished, before a rollback
     # and at the end.
-    overlap = order == R.START_FIRST and monitor_seconds <= 0
+    overlap = order == rollout_plan.START_FIRST and monitor_seconds <= 0
     waiting: Optional[Tuple[List[Dict[str, Any]], int]] = None
 
     def report(batch: List[Dict[str, Any]], number: int, why: Optional[str]) -> None:
         for step in batch:
             gate = step.get("gate") or {}
-            ok = gate.get("verdict") == R.PASS and step["old_removed"]
+            ok = gate.get("verdict") == rollout_plan.PASS and step["old_removed"]
             value = {"batch": number, "old_container_id": step["original"]["Id"], "new_container_id": step["new_id"],
                      "old_image_id": step["original"]["Image"], "new_image_id": target_id,
                      "gate_seconds": gate.get("seconds")}
@@ -564,8 +392,8 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                 metrics[metric_key("rollout_gate_seconds", container=step["name"])] = gate["seconds"]
             if ok:
                 checks.append(check("%s.%s" % (prefix, step["name"]), OK, "replaced %s (%s) by %s (%s): %s in %ss"
-                                    % (step["original"]["Config"].get("Image"), R.short_id(step["original"]["Image"]),
-                                       target_ref, R.short_id(target_id), gate.get("reason"), gate.get("seconds")),
+                                    % (step["original"]["Config"].get("Image"), rollout_plan.short_id(step["original"]["Image"]),
+                                       target_ref, rollout_plan.short_id(target_id), gate.get("reason"), gate.get("seconds")),
                                     value=value))
             else:
                 checks.append(check("%s.%s" % (prefix, step["name"]), CRITICAL, "gate failed: %s"
@@ -610,7 +438,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         return finish(checks, metrics)
 
     checks.append(check("%s.deploy" % prefix, CRITICAL, "deploy of %s (%s) failed: %s"
-                        % (target_ref, R.short_id(target_id), failure), value={"image_id": target_id}))
+                        % (target_ref, rollout_plan.short_id(target_id), failure), value={"image_id": target_id}))
     metrics[metric_key("rollout_replaced", service=svc)] = 0.0
     if not params.get("rollback", True):
         out["replaced"] = [{"name": s["name"], "old_container_id": s["original"]["Id"], "container_id": s["new_id"],
@@ -618,7 +446,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                            for s in steps if s["new_id"]]
         metrics[metric_key("rollout_rolled_back", service=svc)] = 0.0
         return finish(checks, metrics)
-    outcomes = _restore(engine, R.rollback_targets(steps), order)
+    outcomes = _restore(engine, rollout_plan.rollback_targets(steps), order)
     broken = [o for o in outcomes if not o["restored"] or o["error"]]
     previous = out["previous_image"] or {}
     if broken:
@@ -627,8 +455,36 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     else:
         checks.append(check("%s.rollback" % prefix, OK, "rolled back %d container%s to %s (%s)"
                             % (len(outcomes), "" if len(outcomes) == 1 else "s", previous.get("ref"),
-                               R.short_id(previous.get("id"))), value=outcomes))
+                               rollout_plan.short_id(previous.get("id"))), value=outcomes))
     out["rolled_back"] = not broken
     out["restored"] = outcomes
     metrics[metric_key("rollout_rolled_back", service=svc)] = 1.0
     return finish(checks, metrics)
+
+
+def run(module: Any) -> None:
+    """runbook.ops.docker_rollout: check the options, connect, roll out (or plan in check mode), exit."""
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    problem = rollout_plan.option_problem(module.params)
+    if problem:
+        module.fail_json(msg=problem)
+    empty = dict(plan=None, replaced=[], rolled_back=False, previous_image=None, image=None, order=None)
+    try:
+        client = connect(module.params)
+    except DockerClientError as exc:
+        module.fail_json(msg=str(exc))
+    except EngineUnreachable as exc:
+        result = build([container_plan.engine_down_check(str(exc))], {"docker_up": 0.0}, subject="rollout")
+        module.exit_json(changed=False, **dict(result, **empty))
+    try:
+        result = run_rollout(client, module.params, check_mode=module.check_mode)
+    except rollout_plan.RolloutError as exc:
+        module.fail_json(msg=str(exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
+        module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
+    finally:
+        close_quietly(client)
+    changed = bool(result.pop("changed", False))
+    module.exit_json(changed=changed, **result)

@@ -1,15 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Maintenance mode for web servers that check a flag file (nginx ``if (-f ...)``).
+"""Maintenance mode, carried out: the page and flag files, the reload, the verification.
 
-While maintenance is on, a directory holds two files: the page people see and a flag
-file whose mere existence tells the web server to answer 503 with that page. nginx tests
-``-f`` on every request, so switching is atomic and needs no reload.
-
-The pure parts (the page, the plan, the diff, the verdict of a verification request) are
-here; ``apply_plan`` does the file I/O with atomic renames so that nginx never reads a
-half-written page.
+``run(module)`` is runbook.ops.maintenance_mode's one call. Decisions come from
+``maintenance_page_plan``; the files are written with atomic renames (page first) so that
+nginx never reads a half-written page, and ``verify()`` asks the URL in front of the
+application until it answers as expected, bounded by ``verify_timeout`` (``common.waiting``).
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -17,63 +14,21 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import datetime
-import html
 import os
-from typing import Any, Dict, List, Mapping, Optional
+import time
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import atomic_write
+from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, build, check
+from ansible_collections.runbook.ops.plugins.module_utils.common.waiting import wait_for
+from ansible_collections.runbook.ops.plugins.module_utils.host import maintenance_page_plan
+from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import (
+    EndpointError,
+    fetch,
+    normalize_endpoint,
+)
 
-ON = "on"
-OFF = "off"
-FLAG_TEXT = "maintenance mode is on: remove this file (or run playbooks/maintenance.yml -e maintenance_state=off) to end it\n"
-MARKER = '<meta name="runbook-ops-maintenance" content="on">'
-
-DEFAULT_TITLE = "Down for maintenance"
-DEFAULT_MESSAGE = "We are performing scheduled maintenance. Please try again in a few minutes."
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="robots" content="noindex">
-%(marker)s
-<title>%(title)s</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 0; padding: 12vh 1.5rem; color: #222; background: #f6f6f4; }
-main { max-width: 36rem; margin: 0 auto; }
-h1 { font-size: 1.6rem; margin: 0 0 1rem; }
-p { font-size: 1.05rem; line-height: 1.5; }
-</style>
-</head>
-<body>
-<main>
-<h1>%(title)s</h1>
-<p>%(message)s</p>
-</main>
-</body>
-</html>
-"""
-
-
-class MaintenanceError(ValueError):
-    """Bad input, with a message for the user."""
-
-
-def render_page(message: str, title: str = DEFAULT_TITLE, content: Optional[str] = None) -> str:
-    """The maintenance page: ``content`` verbatim when given, else the built-in page with the
-    message and title HTML-escaped."""
-    if content is not None:
-        return content if content.endswith("\n") else content + "\n"
-    return _PAGE % {"marker": MARKER, "title": html.escape(title or DEFAULT_TITLE),
-                    "message": html.escape(message or DEFAULT_MESSAGE)}
-
-
-def validate_name(name: str, what: str) -> str:
-    """A plain file name inside the maintenance directory (no path separators, not hidden)."""
-    if not name or name in (".", "..") or "/" in name or "\0" in name or name.startswith("."):
-        raise MaintenanceError("%s must be a plain file name without '/', got %r" % (what, name))
-    return name
+ON = maintenance_page_plan.ON
 
 
 def read_text(path: str) -> Optional[str]:
@@ -85,39 +40,6 @@ def read_text(path: str) -> Optional[str]:
         return None
 
 
-def plan(state: str, page_text: str, current_page: Optional[str], flag_exists: bool) -> Dict[str, Any]:
-    """What to do: ``write_page`` / ``create_flag`` / ``remove_flag`` (booleans) and ``changed``.
-
-    On: the page is written when it differs, then the flag is created when missing (page
-    first, so that the flag never points at an old or missing page). Off: the flag goes;
-    the page stays (it is served only while the flag exists), ready for the next time.
-    """
-    if state not in (ON, OFF):
-        raise MaintenanceError("state must be on or off, got %r" % (state,))
-    steps = {"write_page": False, "create_flag": False, "remove_flag": False}
-    if state == ON:
-        steps["write_page"] = current_page != page_text
-        steps["create_flag"] = not flag_exists
-    else:
-        steps["remove_flag"] = flag_exists
-    steps["changed"] = any(steps.values())
-    return steps
-
-
-def diff(steps: Mapping[str, Any], page_path: str, flag_path: str, page_text: str,
-         current_page: Optional[str], flag_exists: bool) -> List[Dict[str, str]]:
-    """Ansible's ``--diff`` entries: the page's text and the flag's presence."""
-    entries = []
-    if steps.get("write_page"):
-        entries.append({"before_header": page_path if current_page is not None else "%s (absent)" % page_path,
-                        "after_header": page_path, "before": current_page or "", "after": page_text})
-    if steps.get("create_flag") or steps.get("remove_flag"):
-        entries.append({"before_header": flag_path, "after_header": flag_path,
-                        "before": "state: %s\n" % ("present" if flag_exists else "absent"),
-                        "after": "state: %s\n" % ("absent" if steps.get("remove_flag") else "present")})
-    return entries
-
-
 def apply_plan(steps: Mapping[str, Any], directory: str, page_path: str, flag_path: str, page_text: str) -> None:
     """Carry the plan out; raises OSError on a file system problem."""
     if steps.get("write_page") or steps.get("create_flag"):
@@ -126,7 +48,7 @@ def apply_plan(steps: Mapping[str, Any], directory: str, page_path: str, flag_pa
     if steps.get("write_page"):
         atomic_write(page_path, page_text)
     if steps.get("create_flag"):
-        atomic_write(flag_path, FLAG_TEXT)
+        atomic_write(flag_path, maintenance_page_plan.FLAG_TEXT)
     if steps.get("remove_flag"):
         try:
             os.unlink(flag_path)
@@ -143,25 +65,91 @@ def since(flag_path: str) -> Optional[str]:
     return datetime.datetime.fromtimestamp(stamp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def serves_page(status_code: Optional[int], body: str, page_text: str) -> bool:
-    """Whether an HTTP answer is the maintenance page: 503 with the page's text."""
-    return status_code == 503 and body.strip() == page_text.strip()
+def answered_as_wanted(verdict: Mapping[str, Any]) -> bool:
+    """Predicate of the verification wait: the URL answered as the state wants."""
+    return bool(verdict["passed"])
 
 
-def verify_verdict(state: str, outcome: Mapping[str, Any], page_text: str) -> Dict[str, Any]:
-    """Judge one verification request: ``{"passed", "message"}``.
+def verify(url: str, state: str, page_text: str, timeout: float, validate_certs: bool, interval: float = 0.25,
+           now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Dict[str, Any]:
+    """Request ``url`` until it answers as ``state`` wants or ``timeout`` passes: a check."""
+    endpoint = normalize_endpoint({"name": "maintenance", "url": url, "status_codes": list(range(100, 600)),
+                                   "timeout": 2.0, "validate_certs": validate_certs, "follow_redirects": False})
+    outcome = wait_for(lambda: maintenance_page_plan.verify_verdict(state, fetch(endpoint), page_text),
+                       answered_as_wanted, timeout, interval, now=now, sleep=sleep)
+    message = "%s %s" % (url, outcome.value["message"])
+    if not outcome.done:
+        message += " after %gs" % timeout
+    return check("maintenance.verify", OK if outcome.done else CRITICAL, message,
+                 value={"url": url, "attempts": outcome.attempts})
 
-    On: the URL must answer 503 with the page. Off: it must answer, and not with the page
-    (the application's own status, whatever it is, is for the health checks to judge).
-    """
-    if outcome.get("error_kind"):
-        return {"passed": False, "message": "no answer: %s" % (outcome.get("error") or outcome["error_kind"])}
-    code = outcome.get("status_code")
-    page = serves_page(code, outcome.get("body") or "", page_text)
+
+def reload_check(module: Any, command: List[str]) -> Dict[str, Any]:
+    """Run the reload command (an argument list, no shell): its check."""
+    rc, _stdout, stderr = module.run_command(command, use_unsafe_shell=False)
+    text = " ".join(command)
+    if rc == 0:
+        return check("maintenance.reload", OK, "%s: done" % text, value=rc)
+    return check("maintenance.reload", CRITICAL, "%s exited %s: %s"
+                 % (text, rc, (stderr or "").strip()[-300:] or "no output"), value=rc)
+
+
+def run(module: Any) -> None:
+    """runbook.ops.maintenance_mode: switch the page on or off, reload, verify, exit."""
+    params = module.params
+    state = params["state"]
+    problem = maintenance_page_plan.option_problem(params)
+    if problem:
+        module.fail_json(msg=problem)
+    if params["verify_url"]:
+        try:
+            normalize_endpoint({"name": "maintenance", "url": params["verify_url"]})
+        except EndpointError as exc:
+            module.fail_json(msg="verify_url: %s" % exc)
+    directory = params["path"]
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        module.fail_json(msg="path %s exists and is not a directory" % directory)
+    page_path = os.path.join(directory, params["page_name"])
+    flag_path = os.path.join(directory, params["flag_name"])
+    try:
+        current_page = read_text(page_path)
+    except OSError as exc:
+        module.fail_json(msg="cannot read %s: %s" % (page_path, exc))
+    flag_exists = os.path.lexists(flag_path)
+    page_text = maintenance_page_plan.render_page(params["notice"], params["title"], params["page_content"])
+    if state != ON and current_page is not None:
+        page_text = current_page  # off verifies against the page that was served
+    steps = maintenance_page_plan.plan(state, page_text, current_page, flag_exists)
+    actions = [k for k in ("write_page", "create_flag", "remove_flag") if steps[k]]
+    out: Dict[str, Any] = dict(state=state, page=page_path, flag=flag_path, actions=actions, since=None)
+    if module._diff:  # pylint: disable=protected-access  # AnsibleModule's --diff flag
+        out["diff"] = maintenance_page_plan.diff(steps, page_path, flag_path, page_text, current_page, flag_exists)
+
+    checks = []
+    if module.check_mode:
+        out["since"] = since(flag_path) if state == ON else None
+        message = maintenance_page_plan.state_message(state, steps, actions, check_mode=True)
+        checks.append(check("maintenance.state", OK, "%s: %s" % (message, page_path), value=state))
+        result = build(checks, {"maintenance_on": 1.0 if flag_exists else 0.0}, subject="maintenance")
+        module.exit_json(changed=steps["changed"], **dict(result, **out))
+    try:
+        apply_plan(steps, directory, page_path, flag_path, page_text)
+    except OSError as exc:
+        checks.append(check("maintenance.state", CRITICAL, "cannot turn maintenance %s in %s: %s"
+                            % (state, directory, exc), value=state))
+        result = build(checks, {"maintenance_on": 1.0 if os.path.lexists(flag_path) else 0.0},
+                       subject="maintenance")
+        module.exit_json(changed=False, **dict(result, **out))
+    out["since"] = since(flag_path) if state == ON else None
+    message = maintenance_page_plan.state_message(state, steps, actions, check_mode=False)
     if state == ON:
-        if page:
-            return {"passed": True, "message": "answers 503 with the maintenance page"}
-        return {"passed": False, "message": "answers HTTP %s, not 503 with the maintenance page" % code}
-    if page:
-        return {"passed": False, "message": "still answers 503 with the maintenance page"}
-    return {"passed": True, "message": "answers HTTP %s, not the maintenance page" % code}
+        message += " since %s, page %s" % (out["since"], page_path)
+    checks.append(check("maintenance.state", OK, message, value=state))
+    if steps["changed"] and params["reload_command"]:
+        checks.append(reload_check(module, params["reload_command"]))
+        out["actions"] = actions + ["reload"]
+    if params["verify_url"]:
+        checks.append(verify(params["verify_url"], state, page_text, params["verify_timeout"],
+                             params["validate_certs"]))
+    result = build(checks, {"maintenance_on": 1.0 if state == ON else 0.0}, subject="maintenance")
+    module.exit_json(changed=steps["changed"], **dict(result, **out))

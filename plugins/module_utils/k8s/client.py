@@ -3,12 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The Kubernetes API client for runbook.ops modules.
 
-``k8s_argument_spec()`` holds the options of the ``runbook.ops.k8s`` doc fragment (the names
-kubernetes.core users know: kubeconfig, context, host, api_key, validate_certs, ca_cert,
-client_cert, client_key, and their K8S_AUTH_* environment variables). ``connect(params)``
-turns them into a ``K8sApi`` that speaks apps/v1 with plain JSON dicts (the apiserver's own
-shapes, not the client's model classes), so that the pure functions in ``k8s_rollout_ops``
-read exactly what the server sent.
+``connect(params)`` turns the options of the ``runbook.ops.k8s`` doc fragment (declared in
+``k8s/argspec.py``) into a ``K8sApi`` that speaks apps/v1 with plain JSON dicts (the
+apiserver's own shapes, not the client's model classes), so that the pure functions in
+``rollout_plan`` read exactly what the server sent.
 
 Errors: bad options raise ``K8sConfigError`` (fail_json); an API server that does not answer
 raises ``K8sUnreachable``; an HTTP error answer raises ``K8sApiError`` with the status code
@@ -53,7 +51,6 @@ except ImportError:  # pragma: no cover
     class Urllib3Error(Exception):  # type: ignore[no-redef]
         """Stand-in when urllib3 is absent."""
 
-API_CHECK = "k8s.api"
 JSON_PATCH = "application/json-patch+json"
 
 
@@ -78,29 +75,6 @@ class K8sApiError(Exception):
 # --------------------------------------------------------------------------- #
 # Options
 # --------------------------------------------------------------------------- #
-
-def _env_fallback(*names: str):
-    from ansible.module_utils.basic import env_fallback
-
-    return (env_fallback, list(names))
-
-
-def k8s_argument_spec(**extra: Any) -> Dict[str, Any]:
-    """The argument spec of the ``runbook.ops.k8s`` doc fragment, plus ``extra``."""
-    spec = dict(
-        kubeconfig=dict(type="path", fallback=_env_fallback("K8S_AUTH_KUBECONFIG")),
-        context=dict(type="str", fallback=_env_fallback("K8S_AUTH_CONTEXT")),
-        host=dict(type="str", fallback=_env_fallback("K8S_AUTH_HOST")),
-        api_key=dict(type="str", no_log=True, fallback=_env_fallback("K8S_AUTH_API_KEY")),
-        validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=_env_fallback("K8S_AUTH_VERIFY_SSL")),
-        ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=_env_fallback("K8S_AUTH_SSL_CA_CERT")),
-        client_cert=dict(type="path", aliases=["cert_file"], fallback=_env_fallback("K8S_AUTH_CERT_FILE")),
-        client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=_env_fallback("K8S_AUTH_KEY_FILE")),
-        request_timeout=dict(type="float", default=30),
-    )
-    spec.update(extra)
-    return spec
-
 
 def connection_mode(params: Mapping[str, Any], environ: Optional[Mapping[str, str]] = None,
                     home: Optional[str] = None) -> str:

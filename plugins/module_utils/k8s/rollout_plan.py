@@ -495,4 +495,7 @@ def validate(params: Mapping[str, Any]) -> Optional[str]:
     for key in ("wait_timeout", "wait_sleep"):
         if params.get(key) is not None and float(params[key]) <= 0:
             return "%s must be positive, got %s" % (key, params[key])
+    for key, value in sorted((params.get("http_gate") or {}).items()):
+        if key in ("timeout", "interval") and value is not None and float(value) <= 0:
+            return "http_gate.%s must be positive, got %s" % (key, value)
     return None

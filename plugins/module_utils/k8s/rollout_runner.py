@@ -3,9 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One Deployment rollout: read, plan, patch (or dry-run), wait, HTTP gate, automatic undo.
 
-The I/O half of ``runbook.ops.k8s_rollout``; every decision comes from ``k8s_rollout_ops``.
-``run_rollout(api, params, check_mode)`` returns a result of the shared schema plus
-``changed``, ``plan``, ``revision``, ``rolled_back``, ``revisions``, ``rollout`` and ``diff``.
+The I/O half of ``runbook.ops.k8s_rollout``; every decision comes from ``rollout_plan``.
+``run(module)`` is the module's one call. ``run_rollout(api, params, check_mode)`` returns a
+result of the shared schema plus ``changed``, ``plan``, ``revision``, ``rolled_back``,
+``revisions``, ``rollout`` and ``diff``. Both waits (the rollout, the HTTP gate) run on
+``common.waiting.wait_for`` and are bounded by their timeouts.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -14,15 +16,11 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import datetime
 import time
+import traceback
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
-from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan as K
-from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import normalize_endpoints, probe_all
-from ansible_collections.runbook.ops.plugins.module_utils.k8s.client import (
-    API_CHECK,
-    K8sApiError,
-    K8sUnreachable,
-)
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -31,7 +29,23 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     down,
     metric_key,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.common.waiting import wait_for
+from ansible_collections.runbook.ops.plugins.module_utils.http.probe_runner import (
+    EndpointError,
+    normalize_endpoints,
+    probe_all,
+)
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan
+from ansible_collections.runbook.ops.plugins.module_utils.k8s.client import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    K8sApiError,
+    K8sConfigError,
+    K8sUnreachable,
+    connect,
+)
 
+API_CHECK = "k8s.api"
 # Answers to a dry-run request that mean "this server cannot dry-run", not "this patch is wrong".
 DRY_RUN_UNSUPPORTED = (405, 415, 501)
 
@@ -70,54 +84,51 @@ class Rollout:
     # -- reading ----------------------------------------------------------- #
     def read(self) -> Tuple[Dict[str, Any], List[Dict[str, Any]]]:
         deployment = self.api.get_deployment(self.namespace, self.name)
-        selector = K.label_selector(((deployment.get("spec") or {}).get("selector")))
+        selector = rollout_plan.label_selector(((deployment.get("spec") or {}).get("selector")))
         return deployment, self.api.list_replicasets(self.namespace, selector)
 
     # -- waiting ----------------------------------------------------------- #
     def wait(self, timeout: float) -> Tuple[str, str, Optional[Dict[str, Any]], float]:
-        """Poll until the rollout completes, fails (progress deadline, paused) or ``timeout`` passes."""
-        start = self.clock()
-        interval = float(self.params.get("wait_sleep") or 2)
-        while True:
-            deployment = self.api.get_deployment(self.namespace, self.name)
-            state, message = K.rollout_state(deployment)
-            elapsed = self.clock() - start
-            if state != K.PROGRESSING:
-                return state, message, deployment, elapsed
-            if elapsed >= timeout:
-                return K.FAILED, "timed out after %gs waiting for the rollout: %s" % (timeout, message), deployment, elapsed
-            self.sleep(min(interval, max(0.0, timeout - elapsed)))
+        """Read the Deployment until the rollout completes, fails (progress deadline, paused) or ``timeout`` passes."""
+        outcome = wait_for(lambda: self.api.get_deployment(self.namespace, self.name), rollout_finished,
+                           timeout, float(self.params.get("wait_sleep") or 2), now=self.clock, sleep=self.sleep)
+        state, message = rollout_plan.rollout_state(outcome.value)
+        if not outcome.done:
+            state, message = rollout_plan.FAILED, "timed out after %gs waiting for the rollout: %s" % (timeout, message)
+        return state, message, outcome.value, outcome.elapsed
 
     # -- HTTP gate --------------------------------------------------------- #
     def gate(self, endpoints: List[Dict[str, Any]]) -> Tuple[bool, Dict[str, Any], float]:
         """Probe the endpoints until none is critical or the gate's timeout passes."""
         gate = self.params.get("http_gate") or {}
-        timeout = float(gate.get("timeout") or 60)
-        interval = float(gate.get("interval") or 2)
-        start = self.clock()
-        while True:
-            result = probe_all(endpoints)
-            elapsed = self.clock() - start
-            if result["status"] != CRITICAL:
-                return True, result, elapsed
-            if elapsed >= timeout:
-                return False, result, elapsed
-            self.sleep(min(interval, max(0.0, timeout - elapsed)))
+        outcome = wait_for(lambda: probe_all(endpoints), gate_passed, float(gate.get("timeout") or 60),
+                           float(gate.get("interval") or 2), now=self.clock, sleep=self.sleep)
+        return outcome.done, outcome.value, outcome.elapsed
+
+
+def rollout_finished(deployment: Mapping[str, Any]) -> bool:
+    """Predicate of the rollout wait: complete or failed, no longer progressing."""
+    return rollout_plan.rollout_state(deployment)[0] != rollout_plan.PROGRESSING
+
+
+def gate_passed(result: Mapping[str, Any]) -> bool:
+    """Predicate of the HTTP gate: no endpoint is critical (a latency warning passes)."""
+    return result["status"] != CRITICAL
 
 
 def _plan_target(rollout: Rollout, deployment: Mapping[str, Any], replicasets: List[Dict[str, Any]],
                  history: List[Dict[str, Any]]) -> Tuple[List[Dict[str, Any]], List[str], Optional[int]]:
     params = rollout.params
     if params["state"] == "rolled_back":
-        target = K.select_revision(history, K.revision_of(deployment), params.get("revision"))
-        replicaset = K.replicaset_for(replicasets, deployment, int(target["revision"]))
-        template = K.undo_template(replicaset or {})
-        if K.same_template(template, (deployment.get("spec") or {}).get("template") or {}):
+        target = rollout_plan.select_revision(history, rollout_plan.revision_of(deployment), params.get("revision"))
+        replicaset = rollout_plan.replicaset_for(replicasets, deployment, int(target["revision"]))
+        template = rollout_plan.undo_template(replicaset or {})
+        if rollout_plan.same_template(template, (deployment.get("spec") or {}).get("template") or {}):
             return [], ["already at the pod template of revision %d" % target["revision"]], int(target["revision"])
         images = ", ".join("%s=%s" % item for item in sorted(target["images"].items()))
-        return K.undo_ops(template), ["undo to revision %d (%s: %s)" % (target["revision"], target["replicaset"], images)], \
+        return rollout_plan.undo_ops(template), ["undo to revision %d (%s: %s)" % (target["revision"], target["replicaset"], images)], \
             int(target["revision"])
-    ops, notes = K.plan_present(deployment, params, rollout.now())
+    ops, notes = rollout_plan.plan_present(deployment, params, rollout.now())
     return ops, notes, None
 
 
@@ -125,19 +136,19 @@ def _undo_change(rollout: Rollout, original: Mapping[str, Any], ops: List[Dict[s
     """Operations that restore what ``ops`` changed: the pre-change revision's template, the replica count."""
     undo: List[Dict[str, Any]] = []
     what = []
-    if K.changes_template(ops):
-        before_revision = K.revision_of(original)
+    if rollout_plan.changes_template(ops):
+        before_revision = rollout_plan.revision_of(original)
         template = None
         try:
             deployment, replicasets = rollout.read()
-            replicaset = K.replicaset_for(replicasets, deployment, before_revision) if before_revision else None
+            replicaset = rollout_plan.replicaset_for(replicasets, deployment, before_revision) if before_revision else None
             if replicaset is not None:
-                template = K.undo_template(replicaset)
+                template = rollout_plan.undo_template(replicaset)
         except (K8sApiError, K8sUnreachable):
             template = None
         if template is None:  # the ReplicaSet was pruned: the template we read before the change is the same thing
             template = dict((original.get("spec") or {}).get("template") or {})
-        undo.extend(K.undo_ops(template))
+        undo.extend(rollout_plan.undo_ops(template))
         what.append("revision %s" % before_revision if before_revision else "the previous pod template")
     if any(op["path"] == "/spec/replicas" and op["op"] != "test" for op in ops):
         replicas = (original.get("spec") or {}).get("replicas", 1)
@@ -168,11 +179,11 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
     except (K8sApiError, K8sUnreachable) as exc:
         rollout.checks.append(api_problem_check(exc, name))
         return finish()
-    history = K.revision_history(deployment, replicasets)
+    history = rollout_plan.revision_history(deployment, replicasets)
     out["revisions"] = history
-    before = K.summarize(deployment)
+    before = rollout_plan.summarize(deployment)
     ops, notes, target = _plan_target(rollout, deployment, replicasets, history)
-    changing = K.effective(ops)
+    changing = rollout_plan.effective(ops)
     out["plan"] = {"namespace": rollout.namespace, "deployment": name, "state": params["state"],
                    "changes": notes, "patch": ops, "before": before, "after": before,
                    "target_revision": target, "dry_run": None}
@@ -190,16 +201,16 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
                     rollout.checks.append(check(prefix + ".change", CRITICAL, "dry run refused: %s" % exc.message,
                                                 value={"status": exc.status}))
                     return finish()
-                after_obj = K.apply_patch(deployment, ops)
+                after_obj = rollout_plan.apply_patch(deployment, ops)
                 out["plan"]["dry_run"] = "local (server: %s)" % exc.message
             except K8sUnreachable as exc:
                 rollout.checks.append(api_problem_check(exc, name))
                 return finish()
-        after = K.summarize(after_obj)
+        after = rollout_plan.summarize(after_obj)
         out["plan"]["after"] = after
-        out["changed"] = changing and K.spec_changed(deployment, after_obj)
+        out["changed"] = changing and rollout_plan.spec_changed(deployment, after_obj)
         out["diff"] = {"before": before, "after": after}
-        lines = K.diff_summaries(before, after) or notes
+        lines = rollout_plan.diff_summaries(before, after) or notes
         rollout.checks.append(check(prefix + ".change", OK, ("would change: " + "; ".join(lines)) if out["changed"]
                                     else "no change: %s" % ("; ".join(notes) or "the deployment already matches")))
         return finish()
@@ -215,7 +226,7 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
             api.patch_deployment(rollout.namespace, name, ops)
         except (K8sApiError, K8sUnreachable) as exc:
             if isinstance(exc, K8sApiError) and exc.status in (400, 422):
-                raise K.K8sRolloutError("the API server rejected the change: %s" % exc.message)
+                raise rollout_plan.K8sRolloutError("the API server rejected the change: %s" % exc.message)
             rollout.checks.append(api_problem_check(exc, name))
             return finish()
         out["changed"] = True
@@ -234,10 +245,10 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
         final = observed or deployment
         out["rollout"] = {"state": state, "message": message, "seconds": round(seconds, 3)}
         rollout.metrics[metric_key("k8s_rollout_wait_seconds", deployment=name)] = round(seconds, 3)
-        if state == K.COMPLETE:
-            rollout.checks.append(check(prefix + ".status", OK, message, value=K.status_summary(final)))
+        if state == rollout_plan.COMPLETE:
+            rollout.checks.append(check(prefix + ".status", OK, message, value=rollout_plan.status_summary(final)))
         else:
-            rollout.checks.append(check(prefix + ".status", CRITICAL, message, value=K.status_summary(final)))
+            rollout.checks.append(check(prefix + ".status", CRITICAL, message, value=rollout_plan.status_summary(final)))
             failure = message
         if failure is None and endpoints:
             passed, gate_result, gate_seconds = rollout.gate(endpoints)
@@ -246,10 +257,10 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
             rollout.metrics[metric_key("k8s_rollout_gate_seconds", deployment=name)] = round(gate_seconds, 3)
             if not passed:
                 failure = "HTTP gate failed after %.1fs: %s" % (gate_seconds, gate_result["summary"])
-    out["revision"]["after"] = K.revision_of(final)
-    out["diff"] = {"before": before, "after": K.summarize(final)}
-    out["plan"]["after"] = K.summarize(final)
-    rollout.metrics[metric_key("k8s_rollout_revision", deployment=name)] = float(K.revision_of(final) or 0)
+    out["revision"]["after"] = rollout_plan.revision_of(final)
+    out["diff"] = {"before": before, "after": rollout_plan.summarize(final)}
+    out["plan"]["after"] = rollout_plan.summarize(final)
+    rollout.metrics[metric_key("k8s_rollout_revision", deployment=name)] = float(rollout_plan.revision_of(final) or 0)
     rollout.metrics[metric_key("k8s_rollout_available_replicas", deployment=name)] = float(
         (final.get("status") or {}).get("availableReplicas") or 0)
 
@@ -271,16 +282,49 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
         rollout.checks.append(down(prefix + ".rollback", "undo to %s failed: %s" % (restored, getattr(exc, "message", exc))))
         return finish()
     final = observed or final
-    out["revision"]["after"] = K.revision_of(final)
-    out["diff"] = {"before": before, "after": K.summarize(final)}
-    out["plan"]["after"] = K.summarize(final)
+    out["revision"]["after"] = rollout_plan.revision_of(final)
+    out["diff"] = {"before": before, "after": rollout_plan.summarize(final)}
+    out["plan"]["after"] = rollout_plan.summarize(final)
     out["rollout"]["rollback"] = {"state": state, "message": message, "seconds": round(seconds, 3)}
-    if state == K.COMPLETE:
+    if state == rollout_plan.COMPLETE:
         out["rolled_back"] = True
         rollout.checks.append(check(prefix + ".deploy", CRITICAL, "%s failed: %s; rolled back to %s" % (what, failure, restored)))
         rollout.checks.append(check(prefix + ".rollback", OK, "rolled back to %s (now revision %s): %s"
-                                    % (restored, K.revision_of(final), message)))
+                                    % (restored, rollout_plan.revision_of(final), message)))
     else:
         rollout.checks.append(check(prefix + ".deploy", CRITICAL, "%s failed: %s" % (what, failure)))
         rollout.checks.append(down(prefix + ".rollback", "undo to %s did not complete: %s" % (restored, message)))
     return finish()
+
+
+def run(module: Any) -> None:
+    """runbook.ops.k8s_rollout: check the options, connect, roll out (or dry-run in check mode), exit."""
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
+    params = module.params
+    problem = rollout_plan.validate(params)
+    if problem is None and params.get("http_gate"):
+        try:
+            normalize_endpoints(list(params["http_gate"]["endpoints"]))
+        except EndpointError as exc:
+            problem = "http_gate: %s" % exc
+    if problem:
+        module.fail_json(msg=problem)
+    try:
+        api = connect(params)
+    except K8sConfigError as exc:
+        module.fail_json(msg=str(exc))
+    try:
+        result = run_rollout(api, params, check_mode=module.check_mode)
+    except rollout_plan.K8sRolloutError as exc:
+        module.fail_json(msg="deployment %s/%s: %s" % (params["namespace"], params["name"], exc))
+    except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
+        module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
+    finally:
+        api.close()
+    changed = bool(result.pop("changed", False))
+    diff = result.pop("diff", None)
+    if module._diff and diff:  # pylint: disable=protected-access  # AnsibleModule's --diff flag
+        result["diff"] = diff
+    module.exit_json(changed=changed, **result)

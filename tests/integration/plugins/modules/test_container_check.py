@@ -6,8 +6,13 @@ runbook.ops.test=1 plus a per-run label, and is removed in the fixture's teardow
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
@@ -219,12 +224,55 @@ def test_check_mode_gives_the_same_result(fleet):
 
 
 def test_bad_input_fails_with_a_clear_message():
-    with pytest.raises(ModuleFailed, match="names and/or labels"):
+    with pytest.raises(ModuleFailed, match="one of the following is required: names, labels"):
         run_module("container_check", {})
+    with pytest.raises(ModuleFailed, match="names and/or labels"):
+        run_module("container_check", {"names": [], "labels": []})
     with pytest.raises(ModuleFailed, match="invalid log_pattern"):
         run_module("container_check", {"names": ["x"], "log_pattern": "ERROR("})
     with pytest.raises(ModuleFailed, match="docker_host must look like"):
         run_module("container_check", {"names": ["x"], "docker_host": "/var/run/docker.sock"})
-    with pytest.raises(ModuleFailed, match="client_cert and client_key"):
+    with pytest.raises(ModuleFailed, match="parameters are required together: client_cert, client_key"):
         run_module("container_check", {"names": ["x"], "docker_host": "tcp://127.0.0.1:2376",
                                        "client_cert": "/etc/hostname"})
+
+
+ROOT = Path(__file__).resolve().parents[4]
+ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+
+
+def test_through_ansible_playbook_with_module_defaults(fleet, tmp_path):
+    """AnsiballZ, the argument spec and its declared rules for real: the engine comes from
+    module_defaults of the runbook.ops.docker group, a missing selector is the declared rule's error."""
+    name = fleet["names"]["healthy"]
+    out = tmp_path / "result.json"
+    playbook = tmp_path / "containers.yml"
+    playbook.write_text("""
+- hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/runbook.ops.docker:
+      docker_host: unix:///var/run/docker.sock
+  tasks:
+    - runbook.ops.container_check:
+        names: [%s]
+      register: checked
+    - runbook.ops.container_check: {}
+      register: no_selector
+      ignore_errors: true
+    - ansible.builtin.copy:
+        content: "{{ {'checked': checked, 'no_selector': no_selector} | to_json }}"
+        dest: %s
+""" % (name, out))
+    env = dict(os.environ, RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"), ANSIBLE_NOCOLOR="1",
+               PATH=str(ANSIBLE_PLAYBOOK.parent) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("ANSIBLE_CONFIG", None)
+    run = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", "inventories/local", "--limit", "localhost", str(playbook)],
+                         cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = json.loads(out.read_text())
+    checked = results["checked"]
+    assert checked["status"] == "ok" and checked["changed"] is False, checked
+    assert "container.%s.health" % name in [c["name"] for c in checked["checks"]]
+    assert results["no_selector"]["failed"] is True
+    assert "one of the following is required: names, labels" in results["no_selector"]["msg"]

@@ -306,10 +306,13 @@ def test_engine_unreachable_is_a_p0_check_not_a_traceback(tmp_path):
 def test_bad_input_fails_with_a_clear_message():
     with pytest.raises(ModuleFailed) as info:
         run_module("docker_rollout", {"image": "x:1"})
+    assert "one of the following is required: project, service, labels" in info.value.result["msg"]
+    with pytest.raises(ModuleFailed) as info:
+        run_module("docker_rollout", {"image": "x:1", "labels": []})
     assert "project/service" in info.value.result["msg"]
     with pytest.raises(ModuleFailed) as info:
         run_module("docker_rollout", {"service": "api"})
-    assert "image is required" in info.value.result["msg"]
+    assert "state is present but all of the following are missing: image" in info.value.result["msg"]
     with pytest.raises(ModuleFailed) as info:
         run_module("docker_rollout", {"service": "api", "image": "x:1", "batch_size": 0})
     assert "batch_size" in info.value.result["msg"]

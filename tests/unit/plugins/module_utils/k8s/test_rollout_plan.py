@@ -10,7 +10,7 @@ import copy
 
 import pytest
 
-from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan as K
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan
 
 UID = "5f0c7a7e-0f43-4a5e-9d0e-1b2c3d4e5f60"
 
@@ -26,7 +26,7 @@ def deployment(image="reg/api:1.0", replicas=3, generation=4, observed=4, revisi
     obj = {
         "kind": "Deployment", "apiVersion": "apps/v1",
         "metadata": {"name": "api", "namespace": "prod", "uid": UID, "generation": generation,
-                     "resourceVersion": "7781", "annotations": {K.REVISION_ANNOTATION: revision}},
+                     "resourceVersion": "7781", "annotations": {rollout_plan.REVISION_ANNOTATION: revision}},
         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "api"}},
                  "template": {"metadata": template_meta,
                               "spec": {"containers": [container, {"name": "sidecar", "image": "reg/proxy:1"}],
@@ -46,7 +46,7 @@ def replicaset(name, revision, image, owner_uid=UID, replicas=0):
     return {
         "metadata": {"name": name, "namespace": "prod", "creationTimestamp": "2025-01-15T09:30:00Z",
                      "labels": {"app": "api", "pod-template-hash": name.rsplit("-", 1)[-1]},
-                     "annotations": {K.REVISION_ANNOTATION: str(revision)},
+                     "annotations": {rollout_plan.REVISION_ANNOTATION: str(revision)},
                      "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "api",
                                           "uid": owner_uid, "controller": True, "blockOwnerDeletion": True}]},
         "spec": {"replicas": replicas, "template": {
@@ -62,20 +62,20 @@ def replicaset(name, revision, image, owner_uid=UID, replicas=0):
 # --------------------------------------------------------------------------- #
 
 def test_complete_when_all_updated_and_available():
-    state, message = K.rollout_state(deployment())
-    assert state == K.COMPLETE
+    state, message = rollout_plan.rollout_state(deployment())
+    assert state == rollout_plan.COMPLETE
     assert "3 of 3" in message
 
 
 def test_waits_for_the_controller_to_observe_the_generation():
-    state, message = K.rollout_state(deployment(generation=5, observed=4))
-    assert state == K.PROGRESSING
+    state, message = rollout_plan.rollout_state(deployment(generation=5, observed=4))
+    assert state == rollout_plan.PROGRESSING
     assert "observe generation 5" in message
 
 
 def test_stale_deadline_condition_is_ignored_until_the_new_generation_is_observed():
     conditions = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "old"}]
-    assert K.rollout_state(deployment(generation=5, observed=4, conditions=conditions))[0] == K.PROGRESSING
+    assert rollout_plan.rollout_state(deployment(generation=5, observed=4, conditions=conditions))[0] == rollout_plan.PROGRESSING
 
 
 @pytest.mark.parametrize("status, expected", [
@@ -85,8 +85,8 @@ def test_stale_deadline_condition_is_ignored_until_the_new_generation_is_observe
     ({"availableReplicas": 2}, "2 of 3 updated replicas available"),
 ])
 def test_progressing_messages(status, expected):
-    state, message = K.rollout_state(deployment(status=status))
-    assert state == K.PROGRESSING
+    state, message = rollout_plan.rollout_state(deployment(status=status))
+    assert state == rollout_plan.PROGRESSING
     assert message == expected
 
 
@@ -94,34 +94,34 @@ def test_zero_counts_omitted_by_the_apiserver_mean_zero():
     obj = deployment()
     for key in ("updatedReplicas", "readyReplicas", "availableReplicas"):
         del obj["status"][key]
-    assert K.rollout_state(obj) == (K.PROGRESSING, "0 of 3 new replicas updated")
+    assert rollout_plan.rollout_state(obj) == (rollout_plan.PROGRESSING, "0 of 3 new replicas updated")
 
 
 def test_progress_deadline_exceeded_fails():
     conditions = [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
                   {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                    "message": 'ReplicaSet "api-6d4cf56db6" has timed out progressing.'}]
-    state, message = K.rollout_state(deployment(status={"updatedReplicas": 1}, conditions=conditions))
-    assert state == K.FAILED
+    state, message = rollout_plan.rollout_state(deployment(status={"updatedReplicas": 1}, conditions=conditions))
+    assert state == rollout_plan.FAILED
     assert "600s" in message and "ProgressDeadlineExceeded" in message and "api-6d4cf56db6" in message
 
 
 def test_replica_failure_is_shown_while_waiting():
     conditions = [{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
                    "message": 'pods "api-x" is forbidden: exceeded quota'}]
-    state, message = K.rollout_state(deployment(status={"updatedReplicas": 0}, conditions=conditions))
-    assert state == K.PROGRESSING
+    state, message = rollout_plan.rollout_state(deployment(status={"updatedReplicas": 0}, conditions=conditions))
+    assert state == rollout_plan.PROGRESSING
     assert "FailedCreate" in message and "exceeded quota" in message
 
 
 def test_paused_unfinished_rollout_fails_but_paused_complete_one_is_complete():
-    assert K.rollout_state(deployment(paused=True, status={"updatedReplicas": 1}))[0] == K.FAILED
-    assert K.rollout_state(deployment(paused=True))[0] == K.COMPLETE
+    assert rollout_plan.rollout_state(deployment(paused=True, status={"updatedReplicas": 1}))[0] == rollout_plan.FAILED
+    assert rollout_plan.rollout_state(deployment(paused=True))[0] == rollout_plan.COMPLETE
 
 
 def test_scale_to_zero_is_complete():
     obj = deployment(replicas=0, status={"replicas": 0, "updatedReplicas": 0, "readyReplicas": 0, "availableReplicas": 0})
-    assert K.rollout_state(obj)[0] == K.COMPLETE
+    assert rollout_plan.rollout_state(obj)[0] == rollout_plan.COMPLETE
 
 
 # --------------------------------------------------------------------------- #
@@ -131,7 +131,7 @@ def test_scale_to_zero_is_complete():
 def test_history_keeps_owned_replicasets_sorted_by_revision():
     rss = [replicaset("api-ccc", 3, "reg/api:1.0", replicas=3), replicaset("api-aaa", 1, "reg/api:0.8"),
            replicaset("api-bbb", 2, "reg/api:0.9"), replicaset("other-ddd", 9, "x", owner_uid="someone-else")]
-    history = K.revision_history(deployment(), rss)
+    history = rollout_plan.revision_history(deployment(), rss)
     assert [h["revision"] for h in history] == [1, 2, 3]
     assert history[0]["images"] == {"api": "reg/api:0.8"}
     assert history[-1]["replicas"] == 3
@@ -139,31 +139,31 @@ def test_history_keeps_owned_replicasets_sorted_by_revision():
 
 def test_previous_revision_is_the_newest_older_one():
     history = [{"revision": 1}, {"revision": 4}, {"revision": 6}, {"revision": 7}]
-    assert K.select_revision(history, 7)["revision"] == 6
-    assert K.select_revision(history, None)["revision"] == 6
+    assert rollout_plan.select_revision(history, 7)["revision"] == 6
+    assert rollout_plan.select_revision(history, None)["revision"] == 6
 
 
 def test_named_revision_and_missing_revision():
     history = [{"revision": 1}, {"revision": 2}, {"revision": 3}]
-    assert K.select_revision(history, 3, 1)["revision"] == 1
-    with pytest.raises(K.K8sRolloutError, match=r"revision 7 not found; the deployment has revisions 1, 2, 3"):
-        K.select_revision(history, 3, 7)
+    assert rollout_plan.select_revision(history, 3, 1)["revision"] == 1
+    with pytest.raises(rollout_plan.K8sRolloutError, match=r"revision 7 not found; the deployment has revisions 1, 2, 3"):
+        rollout_plan.select_revision(history, 3, 7)
 
 
 def test_no_previous_revision():
-    with pytest.raises(K.K8sRolloutError, match="no previous revision"):
-        K.select_revision([{"revision": 1}], 1)
+    with pytest.raises(rollout_plan.K8sRolloutError, match="no previous revision"):
+        rollout_plan.select_revision([{"revision": 1}], 1)
 
 
 def test_undo_template_drops_the_pod_template_hash_only():
     rs = replicaset("api-5c9f8d7b6a", 2, "reg/api:0.9")
-    template = K.undo_template(rs)
+    template = rollout_plan.undo_template(rs)
     assert template["metadata"]["labels"] == {"app": "api"}
     assert rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == "5c9f8d7b6a"
-    assert K.same_template(template, rs["spec"]["template"])
+    assert rollout_plan.same_template(template, rs["spec"]["template"])
     other = copy.deepcopy(template)
     other["spec"]["containers"][0]["image"] = "reg/api:1.0"
-    assert not K.same_template(other, template)
+    assert not rollout_plan.same_template(other, template)
 
 
 def test_label_selector_from_match_labels_and_expressions():
@@ -172,7 +172,7 @@ def test_label_selector_from_match_labels_and_expressions():
                                      {"key": "canary", "operator": "DoesNotExist"},
                                      {"key": "team", "operator": "Exists"},
                                      {"key": "zone", "operator": "NotIn", "values": ["b"]}]}
-    assert K.label_selector(selector) == "app=api,tier=web,env in (prod,stg),!canary,team,zone notin (b)"
+    assert rollout_plan.label_selector(selector) == "app=api,tier=web,env in (prod,stg),!canary,team,zone notin (b)"
 
 
 # --------------------------------------------------------------------------- #
@@ -181,90 +181,90 @@ def test_label_selector_from_match_labels_and_expressions():
 
 def test_set_image_patches_only_differing_containers_guarded_by_name():
     obj = deployment()
-    ops, notes = K.image_ops(obj["spec"]["template"], {"api": "reg/api:2.0", "sidecar": "reg/proxy:1"})
+    ops, notes = rollout_plan.image_ops(obj["spec"]["template"], {"api": "reg/api:2.0", "sidecar": "reg/proxy:1"})
     assert ops == [{"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "api"},
                    {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "reg/api:2.0"}]
     assert notes == ["image api: reg/api:1.0 -> reg/api:2.0"]
-    after = K.apply_patch(obj, ops)
-    assert K.summarize(after)["containers"]["api"]["image"] == "reg/api:2.0"
+    after = rollout_plan.apply_patch(obj, ops)
+    assert rollout_plan.summarize(after)["containers"]["api"]["image"] == "reg/api:2.0"
 
 
 def test_set_image_of_an_init_container():
-    ops, _notes = K.image_ops(deployment()["spec"]["template"], {"migrate": "reg/api:2.0"})
+    ops, _notes = rollout_plan.image_ops(deployment()["spec"]["template"], {"migrate": "reg/api:2.0"})
     assert ops[1]["path"] == "/spec/template/spec/initContainers/0/image"
 
 
 def test_unknown_container_lists_the_known_ones():
-    with pytest.raises(K.K8sRolloutError, match=r"container 'web' not found .* api, sidecar, migrate"):
-        K.image_ops(deployment()["spec"]["template"], {"web": "x"})
+    with pytest.raises(rollout_plan.K8sRolloutError, match=r"container 'web' not found .* api, sidecar, migrate"):
+        rollout_plan.image_ops(deployment()["spec"]["template"], {"web": "x"})
 
 
 def test_already_matching_image_is_no_change():
-    ops, notes = K.plan_present(deployment(), {"images": {"api": "reg/api:1.0"}, "replicas": 3}, "t")
+    ops, notes = rollout_plan.plan_present(deployment(), {"images": {"api": "reg/api:1.0"}, "replicas": 3}, "t")
     assert ops == [] and notes == []
-    assert not K.effective(ops)
+    assert not rollout_plan.effective(ops)
 
 
 def test_env_set_replaces_value_from_in_place_appends_and_removes():
     env = [{"name": "A", "value": "1"},
            {"name": "DB", "valueFrom": {"secretKeyRef": {"name": "db", "key": "url"}}},
            {"name": "OLD", "value": "x"}]
-    assert K.env_map({"env": env})["DB"] == "<from secretKeyRef db/url>"
-    result = K.new_env(env, {"DB": "postgres://h/db", "NEW": "2", "A": "1"}, ["OLD"])
+    assert rollout_plan.env_map({"env": env})["DB"] == "<from secretKeyRef db/url>"
+    result = rollout_plan.new_env(env, {"DB": "postgres://h/db", "NEW": "2", "A": "1"}, ["OLD"])
     assert result == [{"name": "A", "value": "1"}, {"name": "DB", "value": "postgres://h/db"}, {"name": "NEW", "value": "2"}]
 
 
 def test_env_ops_every_container_or_one():
     obj = deployment(env=[{"name": "CELERY_WORKER_CONCURRENCY", "value": "4"}])
     template = obj["spec"]["template"]
-    ops, notes = K.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "8"}, [])
+    ops, notes = rollout_plan.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "8"}, [])
     # api replaces its env, the sidecar (no env) gets one added
     assert [op["op"] for op in ops] == ["test", "replace", "test", "add"]
     assert notes == ["env api: CELERY_WORKER_CONCURRENCY=8", "env sidecar: CELERY_WORKER_CONCURRENCY=8"]
-    ops, notes = K.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "8"}, [], container="api")
+    ops, notes = rollout_plan.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "8"}, [], container="api")
     assert len(ops) == 2
-    assert K.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "4"}, [], container="api") == ([], [])
-    with pytest.raises(K.K8sRolloutError, match="container 'nope' not found"):
-        K.env_ops(template, {"X": "1"}, [], container="nope")
+    assert rollout_plan.env_ops(template, {"CELERY_WORKER_CONCURRENCY": "4"}, [], container="api") == ([], [])
+    with pytest.raises(rollout_plan.K8sRolloutError, match="container 'nope' not found"):
+        rollout_plan.env_ops(template, {"X": "1"}, [], container="nope")
 
 
 def test_restart_adds_the_annotation_whatever_the_metadata():
     for template in ({"spec": {}}, {"metadata": {"labels": {}}, "spec": {}},
                      {"metadata": {"annotations": {"a": "b"}}, "spec": {}}):
         obj = {"spec": {"template": copy.deepcopy(template)}}
-        ops, notes = K.restart_ops(template, "2025-02-18T02:00:00Z")
-        after = K.apply_patch(obj, ops)
-        assert after["spec"]["template"]["metadata"]["annotations"][K.RESTARTED_AT_ANNOTATION] == "2025-02-18T02:00:00Z"
+        ops, notes = rollout_plan.restart_ops(template, "2025-02-18T02:00:00Z")
+        after = rollout_plan.apply_patch(obj, ops)
+        assert after["spec"]["template"]["metadata"]["annotations"][rollout_plan.RESTARTED_AT_ANNOTATION] == "2025-02-18T02:00:00Z"
         assert "restart" in notes[0]
-    assert K.restart_ops({"metadata": {"annotations": {}}}, "t")[0][0]["path"] == \
+    assert rollout_plan.restart_ops({"metadata": {"annotations": {}}}, "t")[0][0]["path"] == \
         "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt"
 
 
 def test_scale_and_combined_plan_is_one_patch():
-    ops, notes = K.plan_present(deployment(), {"images": {"api": "reg/api:2.0"}, "replicas": 10,
-                                               "env": {"X": "1"}, "container": "api", "restart": True}, "now")
+    ops, notes = rollout_plan.plan_present(deployment(), {"images": {"api": "reg/api:2.0"}, "replicas": 10,
+                                                          "env": {"X": "1"}, "container": "api", "restart": True}, "now")
     assert {"op": "replace", "path": "/spec/replicas", "value": 10} in ops
     assert notes[-1] == "replicas: 3 -> 10"
-    assert K.changes_template(ops)
-    assert not K.changes_template(K.scale_ops(deployment(), 10)[0])
+    assert rollout_plan.changes_template(ops)
+    assert not rollout_plan.changes_template(rollout_plan.scale_ops(deployment(), 10)[0])
 
 
 def test_failed_test_operation_is_refused_locally():
-    with pytest.raises(K.K8sRolloutError, match="patch test failed"):
-        K.apply_patch(deployment(), [{"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "web"}])
+    with pytest.raises(rollout_plan.K8sRolloutError, match="patch test failed"):
+        rollout_plan.apply_patch(deployment(), [{"op": "test", "path": "/spec/template/spec/containers/0/name", "value": "web"}])
 
 
 def test_diff_lines():
     obj = deployment(env=[{"name": "A", "value": "1"}])
     params = {"images": {"api": "reg/api:2.0"}, "replicas": 5, "env": {"A": "2"}, "container": "api"}
-    before = K.summarize(obj)
-    after = K.summarize(K.apply_patch(obj, K.plan_present(obj, params, "t")[0]))
-    assert K.diff_summaries(before, after) == ["replicas: 3 -> 5", "image api: reg/api:1.0 -> reg/api:2.0",
-                                               "env api A: 1 -> 2"]
+    before = rollout_plan.summarize(obj)
+    after = rollout_plan.summarize(rollout_plan.apply_patch(obj, rollout_plan.plan_present(obj, params, "t")[0]))
+    assert rollout_plan.diff_summaries(before, after) == ["replicas: 3 -> 5", "image api: reg/api:1.0 -> reg/api:2.0",
+                                                          "env api A: 1 -> 2"]
 
 
 def test_pointer_escapes():
-    assert K.pointer("a/b", "c~d", 0) == "/a~1b/c~0d/0"
+    assert rollout_plan.pointer("a/b", "c~d", 0) == "/a~1b/c~0d/0"
 
 
 @pytest.mark.parametrize("params, message", [
@@ -279,9 +279,9 @@ def test_pointer_escapes():
     ({"state": "present", "wait_timeout": 0}, "wait_timeout must be positive"),
 ])
 def test_validate(params, message):
-    assert message in K.validate(params)
+    assert message in rollout_plan.validate(params)
 
 
 def test_validate_accepts_a_plain_plan():
-    assert K.validate({"state": "present", "images": {"api": "x:1"}, "replicas": 0, "wait_timeout": 5}) is None
-    assert K.validate({"state": "rolled_back", "revision": 3}) is None
+    assert rollout_plan.validate({"state": "present", "images": {"api": "x:1"}, "replicas": 0, "wait_timeout": 5}) is None
+    assert rollout_plan.validate({"state": "rolled_back", "revision": 3}) is None

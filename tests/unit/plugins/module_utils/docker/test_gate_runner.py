@@ -1,12 +1,12 @@
-"""The gate of runbook.ops docker rollouts: it follows the engine's events instead of polling."""
+"""gate_runner: the gate of runbook.ops docker rollouts: it follows the engine's events instead of polling."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_runner as ops
-from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_plan as R
+from ansible_collections.runbook.ops.plugins.module_utils.docker import gate_runner
+from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_plan
 
 CID = "c" * 64
 
@@ -86,7 +86,7 @@ def params(**extra):
 
 def test_gate_passes_as_soon_as_the_engine_reports_healthy_without_polling():
     api = Api()
-    engine = ops.Engine(Client(api), params(probe_interval=5.0, gate_timeout=60))
+    engine = gate_runner.Gates(Client(api), params(probe_interval=5.0, gate_timeout=60))
     engine.idle_probe = 30.0  # only the event can wake the gate before 30 s
     timer = threading.Timer(0.3, api.heal)
     timer.start()
@@ -94,7 +94,7 @@ def test_gate_passes_as_soon_as_the_engine_reports_healthy_without_polling():
     verdict, why, seconds = engine.wait_gates([CID])[CID]
     took = time.monotonic() - began
     timer.join()
-    assert (verdict, why) == (R.PASS, "healthy")
+    assert (verdict, why) == (rollout_plan.PASS, "healthy")
     # Woken by the event, not by the probe interval or the idle wait; one inspect before and one after it.
     assert took < 5 and seconds < 5
     assert api.inspects == 2
@@ -111,16 +111,16 @@ def test_gate_polls_every_probe_interval_without_an_event_stream():
         if len(slept) == 3:
             api.health = "healthy"
 
-    engine = ops.Engine(Client(api), params(probe_interval=0.25), sleep=sleep)
+    engine = gate_runner.Gates(Client(api), params(probe_interval=0.25), sleep=sleep)
     verdict, why, _seconds = engine.wait_gates([CID])[CID]
-    assert (verdict, why) == (R.PASS, "healthy")
+    assert (verdict, why) == (rollout_plan.PASS, "healthy")
     assert slept == [0.25, 0.25, 0.25]
     assert api.inspects == 4
 
 
 def test_gate_fails_at_once_when_the_container_turns_unhealthy():
     api = Api()
-    engine = ops.Engine(Client(api), params(gate_timeout=60))
+    engine = gate_runner.Gates(Client(api), params(gate_timeout=60))
     engine.idle_probe = 30.0
 
     def sicken():
@@ -131,14 +131,56 @@ def test_gate_fails_at_once_when_the_container_turns_unhealthy():
     timer.start()
     verdict, why, seconds = engine.wait_gates([CID])[CID]
     timer.join()
-    assert verdict == R.FAIL and why.startswith("unhealthy")
+    assert verdict == rollout_plan.FAIL and why.startswith("unhealthy")
     assert seconds < 5
 
 
 def test_gate_times_out_with_the_last_reason():
     api = Api()
-    engine = ops.Engine(Client(api), params(gate_timeout=0.3))
+    engine = gate_runner.Gates(Client(api), params(gate_timeout=0.3))
     verdict, why, seconds = engine.wait_gates([CID])[CID]
-    assert verdict == R.FAIL
+    assert verdict == rollout_plan.FAIL
     assert why == "gate timeout after 0.3s (last: health starting)"
     assert 0.3 <= seconds < 5
+
+
+class FakeTime:
+    def __init__(self):
+        self.t = 0.0
+        self.sleeps = []
+
+    def now(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def test_monitor_probes_for_its_period_and_is_bounded():
+    api = Api(with_events=False)
+    api.health = "healthy"
+    fake = FakeTime()
+    gates = gate_runner.Gates(Client(api), params(monitor_seconds=1.0, probe_interval=0.3, failure_threshold=1),
+                              clock=fake.now, sleep=fake.sleep)
+    assert gates.monitor([CID]) == (False, 5, 0, "")
+    assert [round(s, 6) for s in fake.sleeps] == [0.3, 0.3, 0.3, 0.1]
+
+
+def test_monitor_stops_at_the_failure_threshold():
+    api = Api(with_events=False)
+    api.health = "unhealthy"
+    fake = FakeTime()
+    gates = gate_runner.Gates(Client(api), params(monitor_seconds=60, probe_interval=1, failure_threshold=2),
+                              clock=fake.now, sleep=fake.sleep)
+    failed, probes, failures, last = gates.monitor([CID])
+    assert (failed, probes, failures) == (True, 2, 2)
+    assert last.startswith("proj-api-1-next: unhealthy")
+    assert fake.sleeps == [1]
+
+
+def test_monitor_without_a_period_probes_nothing():
+    api = Api(with_events=False)
+    gates = gate_runner.Gates(Client(api), params(monitor_seconds=0))
+    assert gates.monitor([CID]) == (False, 0, 0, "")
+    assert api.inspects == 0

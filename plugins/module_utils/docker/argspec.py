@@ -1,0 +1,43 @@
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options and declared rules of the runbook.ops modules that talk to the Docker engine.
+
+``docker_argspec()`` returns the connection options of the ``runbook.ops.docker`` doc fragment
+and their declared rules (as community.docker's ``common_compose_argspec_ex()`` does). A module
+adds its own options and rules, then builds ``AnsibleModule(supports_check_mode=True, **spec)``.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+from typing import Any, Dict
+
+from ansible.module_utils.basic import env_fallback
+
+from ansible_collections.runbook.ops.plugins.module_utils.docker.client import DEFAULT_DOCKER_HOST
+
+
+def _env(*names: str) -> Any:
+    return (env_fallback, list(names))
+
+
+def docker_argspec() -> Dict[str, Any]:
+    """The connection options (doc fragment ``runbook.ops.docker``) and their declared rules.
+
+    A module adds its own: ``spec["argument_spec"].update(OPTIONS)``, ``spec["required_if"] = [...]``.
+    """
+    return dict(
+        argument_spec=dict(
+            docker_host=dict(type="str", default=DEFAULT_DOCKER_HOST, fallback=_env("DOCKER_HOST")),
+            api_version=dict(type="str", default="auto", fallback=_env("DOCKER_API_VERSION")),
+            timeout=dict(type="int", default=30, fallback=_env("DOCKER_TIMEOUT")),
+            tls=dict(type="bool", default=False, fallback=_env("DOCKER_TLS")),
+            validate_certs=dict(type="bool", default=False, fallback=_env("DOCKER_TLS_VERIFY")),
+            ca_path=dict(type="path"),
+            client_cert=dict(type="path"),
+            client_key=dict(type="path"),
+        ),
+        required_together=[["client_cert", "client_key"]],
+    )

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Options and declared rules of the runbook.ops modules that talk to a Kubernetes API server.
+
+``k8s_argspec()`` returns the connection options of the ``runbook.ops.k8s`` doc fragment
+(the names kubernetes.core users know: kubeconfig, context, host, api_key, validate_certs,
+ca_cert, client_cert, client_key, with their K8S_AUTH_* environment variables) and their
+declared rules. A module adds its own options and rules, then builds
+``AnsibleModule(supports_check_mode=True, **spec)``.
+"""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+from typing import Any, Dict
+
+from ansible.module_utils.basic import env_fallback
+
+
+def _env(*names: str) -> Any:
+    return (env_fallback, list(names))
+
+
+def k8s_argspec() -> Dict[str, Any]:
+    """The connection options (doc fragment ``runbook.ops.k8s``) and their declared rules.
+
+    A module adds its own: ``spec["argument_spec"].update(OPTIONS)``, ``spec["required_if"] = [...]``.
+    """
+    return dict(
+        argument_spec=dict(
+            kubeconfig=dict(type="path", fallback=_env("K8S_AUTH_KUBECONFIG")),
+            context=dict(type="str", fallback=_env("K8S_AUTH_CONTEXT")),
+            host=dict(type="str", fallback=_env("K8S_AUTH_HOST")),
+            api_key=dict(type="str", no_log=True, fallback=_env("K8S_AUTH_API_KEY")),
+            validate_certs=dict(type="bool", aliases=["verify_ssl"], fallback=_env("K8S_AUTH_VERIFY_SSL")),
+            ca_cert=dict(type="path", aliases=["ssl_ca_cert"], fallback=_env("K8S_AUTH_SSL_CA_CERT")),
+            client_cert=dict(type="path", aliases=["cert_file"], fallback=_env("K8S_AUTH_CERT_FILE")),
+            client_key=dict(type="path", aliases=["key_file"], no_log=False, fallback=_env("K8S_AUTH_KEY_FILE")),
+            request_timeout=dict(type="float", default=30),
+        ),
+        required_together=[["client_cert", "client_key"]],
+    )

@@ -1,0 +1,82 @@
+"""k8s rollout_runner: the rollout wait and the HTTP gate, on a fake API and a fake clock."""
+
+from __future__ import annotations
+
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan, rollout_runner
+
+
+class FakeTime:
+    def __init__(self):
+        self.t = 0.0
+        self.sleeps = []
+
+    def now(self):
+        return self.t
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+def deployment(updated, replicas=3):
+    return {"metadata": {"name": "api", "generation": 2}, "spec": {"replicas": replicas},
+            "status": {"observedGeneration": 2, "replicas": replicas, "updatedReplicas": updated,
+                       "availableReplicas": updated}}
+
+
+class FakeApi:
+    """Each read returns the next Deployment of ``states`` (the last one again and again)."""
+
+    def __init__(self, states):
+        self.states = list(states)
+        self.reads = 0
+
+    def get_deployment(self, namespace, name):
+        self.reads += 1
+        return self.states[min(self.reads, len(self.states)) - 1]
+
+
+def rollout(api, fake, **params):
+    base = {"name": "api", "namespace": "default", "wait_sleep": 2}
+    base.update(params)
+    return rollout_runner.Rollout(api, base, clock=fake.now, sleep=fake.sleep)
+
+
+def test_wait_reads_until_complete():
+    fake = FakeTime()
+    api = FakeApi([deployment(1), deployment(2), deployment(3)])
+    state, message, observed, seconds = rollout(api, fake).wait(60)
+    assert state == rollout_plan.COMPLETE and "3 of 3 replicas" in message
+    assert observed["status"]["updatedReplicas"] == 3
+    assert api.reads == 3 and fake.sleeps == [2, 2] and seconds == 4
+
+
+def test_wait_is_bounded_and_says_what_it_waited_for():
+    fake = FakeTime()
+    api = FakeApi([deployment(1)])
+    state, message, _observed, seconds = rollout(api, fake, wait_sleep=4).wait(10)
+    assert state == rollout_plan.FAILED
+    assert message == "timed out after 10s waiting for the rollout: 1 of 3 new replicas updated"
+    assert seconds == 10 and fake.sleeps == [4, 4, 2]
+
+
+def test_predicates():
+    assert rollout_runner.rollout_finished(deployment(3)) is True
+    assert rollout_runner.rollout_finished(deployment(1)) is False
+    assert rollout_runner.gate_passed({"status": "warning"}) is True
+    assert rollout_runner.gate_passed({"status": "critical"}) is False
+
+
+def test_gate_probes_until_no_endpoint_is_critical(monkeypatch):
+    fake = FakeTime()
+    answers = iter([{"status": "critical"}, {"status": "critical"}, {"status": "ok"}])
+    monkeypatch.setattr(rollout_runner, "probe_all", lambda endpoints: next(answers))
+    passed, result, seconds = rollout(FakeApi([]), fake, http_gate={"timeout": 30, "interval": 5}).gate([{}])
+    assert passed is True and result == {"status": "ok"} and seconds == 10
+
+
+def test_gate_gives_up_at_its_timeout(monkeypatch):
+    fake = FakeTime()
+    monkeypatch.setattr(rollout_runner, "probe_all", lambda endpoints: {"status": "critical"})
+    passed, result, seconds = rollout(FakeApi([]), fake, http_gate={"timeout": 3, "interval": 2}).gate([{}])
+    assert passed is False and result["status"] == "critical" and seconds == 3
