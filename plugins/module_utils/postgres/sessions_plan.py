@@ -117,3 +117,8 @@ def terminate_result(found: Sequence[Mapping[str, Any]], check_mode: bool, min_d
     res = build([head] + checks, metrics, subject="pg_terminate")
     res["sessions"] = [_session_entry(i) for i in found]
     return res
+
+
+def none_left(survivors: Sequence[Any]) -> bool:
+    """The grace wait's predicate: every cancelled session has let go."""
+    return not survivors

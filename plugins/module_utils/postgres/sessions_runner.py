@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Sequence
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down
+from ansible_collections.runbook.ops.plugins.module_utils.common import waiting
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, client, sessions_plan
 
 SESSIONS_SQL = """
@@ -63,14 +64,14 @@ def stop_sessions(
         except client.DatabaseError as exc:
             item["outcome"] = "failed"
             item["error"] = client.first_line(exc)
-    pending = [i for i in out if "outcome" not in i]
-    deadline = clock() + grace_seconds
-    while pending:
+    cancelled = [i for i in out if "outcome" not in i]
+
+    def survivors() -> List[Dict[str, Any]]:
         rows = current_sessions(conn)
-        pending = [i for i in pending if sessions_plan.still_running(i, rows, states)]
-        if not pending or clock() >= deadline:
-            break
-        sleep(min(poll, max(0.0, deadline - clock())))
+        return [i for i in cancelled if sessions_plan.still_running(i, rows, states)]
+
+    pending = waiting.wait_for(survivors, sessions_plan.none_left, grace_seconds, poll,
+                               now=clock, sleep=sleep).value if cancelled else []
     pending_pids = {i["pid"] for i in pending}
     for item in out:
         if "outcome" in item:
