@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 # Options whose value is a secret: the role's spec marks them no_log as the module does.
 SECRET_WORDS = ("password", "secret", "token", "api_key")
-KEYS = ("type", "elements", "choices", "required", "aliases")
+# (aliases are left out: a role argument spec has none.)
+KEYS = ("type", "elements", "choices", "required")
 
 
 @lru_cache(maxsize=None)
