@@ -9,6 +9,9 @@ runs, and every key the module knows is accepted.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +54,7 @@ ELEMENTS = [
     ("health_check", ["health_http_endpoints"], "http_check", "endpoints"),
 ]
 ROLES = sorted({entry[0] for entry in PASS_THROUGH})
+ALL_ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if (p / "meta" / "argument_specs.yml").exists())
 
 
 def role_options(role):
@@ -98,3 +102,15 @@ def test_a_list_variable_declares_the_module_option_elements(role, path, module,
 def test_every_default_is_declared(role):
     defaults = yaml.safe_load((ROOT / "roles" / role / "defaults" / "main.yml").read_text()) or {}
     assert set(defaults) <= set(role_options(role)), set(defaults) - set(role_options(role))
+
+
+@pytest.mark.parametrize("role", ALL_ROLES)
+def test_ansible_doc_shows_the_role(role):
+    """Every option has a description: ansible-doc -t role refuses a spec without one."""
+    ansible_doc = Path(sys.executable).with_name("ansible-doc")
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collection"), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    done = subprocess.run([str(ansible_doc), "-t", "role", "runbook.ops." + role], cwd=str(ROOT), env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "runbook.ops." + role in done.stdout
