@@ -1,4 +1,6 @@
-"""playbooks/health_check.yml end to end: the real ansible-playbook against real services.
+"""playbooks/health_check.yml (the role runbook.ops.health_check) end to end: the real
+ansible-playbook against real services, by path and as the collection's playbook
+runbook.ops.health_check.
 
 The services (PostgreSQL, Redis with a password, the demo API and web app) are started
 by this module on free ports, never on the demo sandbox's fixed ports, and the local
@@ -71,14 +73,14 @@ def stack():
         shutil.rmtree(base, ignore_errors=True)
 
 
-def run_playbook(stack, name, *args):
+def run_playbook(stack, name, *args, playbook=str(PLAYBOOK)):
     """Run the playbook from the repository root; return (process, report dir of this run)."""
     report_dir = stack["base"] / ("reports-" + name)
     env = dict(os.environ, RUNBOOK_OPS_REPORT_DIR=str(report_dir), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0",
                PATH=str(ANSIBLE_PLAYBOOK.parent) + os.pathsep + os.environ.get("PATH", ""))
     env.pop("ANSIBLE_CONFIG", None)
     proc = subprocess.run(
-        [str(ANSIBLE_PLAYBOOK), "-i", "inventories/local", str(PLAYBOOK), "-e", "@%s" % stack["extra_file"], *args],
+        [str(ANSIBLE_PLAYBOOK), "-i", "inventories/local", playbook, "-e", "@%s" % stack["extra_file"], *args],
         cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False,
     )
     return proc, report_dir / "latest"
@@ -142,6 +144,44 @@ def test_healthy_stack_passes_and_writes_the_report(stack):
     assert set(check_states(checked_report)) == set(states)
     assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", checked.stdout)
     assert re.search(r"localhost\s+: ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", proc.stdout)
+
+
+def test_the_collection_playbook_runs_the_same_checks(stack):
+    """ansible-playbook runbook.ops.health_check: the playbook shipped inside the collection,
+    found through ansible.cfg's collections_path, runs the role with the same inventory."""
+    proc, latest = run_playbook(stack, "collection", playbook="runbook.ops.health_check")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    report = load_report(latest)
+    assert report["status"] == "ok", report["failures"]
+    assert report["run"]["playbook"] == "health_check.yml"
+    states = check_states(report)
+    for name in ("http.api_health", "postgres.connections", "redis.queue.celery", "log.finchat_api.error", "memory"):
+        assert states.get(name) == "ok", (name, states)
+
+
+@pytest.mark.parametrize("variables, message", [
+    # a wrong type inside a check's options
+    ({"health_postgres": {"login_host": "127.0.0.1", "port": "five-four-three-two"}},
+     "argument 'port' is of type"),
+    # a choice that does not exist
+    ({"health_fail_on": "fatal"}, "value of health_fail_on must be one of: critical, warning, got: fatal"),
+    # a misspelt option
+    ({"health_redis": {"login_host": "127.0.0.1", "queus": [{"name": "celery"}]}}, "queus"),
+    # a list where a dict belongs
+    ({"health_host": ["/"]}, "argument 'health_host' is of type list"),
+], ids=["type", "choice", "unknown-key", "list-for-dict"])
+def test_a_wrong_inventory_variable_is_refused_before_any_check_runs(stack, variables, message):
+    proc, latest = run_playbook(stack, "bad-%s" % sorted(variables)[0], "-e", json.dumps(variables))
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert "Validation of arguments failed" in proc.stdout, proc.stdout[-3000:]
+    assert message in proc.stdout, proc.stdout[-3000:]
+    # The argument spec stopped the host before its first check task.
+    assert "HTTP endpoints respond" not in proc.stdout
+    assert "Health gate" not in proc.stdout
+    report = json.loads((latest / "report.json").read_text())
+    results = report["hosts"]["localhost"]["results"]
+    assert len(results) == 1 and results[0]["status"] == "critical", results
+    assert message in "\n".join(report["failures"]), report["failures"]
 
 
 def test_redis_down_fails_the_run_with_one_line_per_failed_check(stack):

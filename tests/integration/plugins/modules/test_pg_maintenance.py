@@ -409,7 +409,7 @@ def test_playbooks_weekly_check_then_real_and_performance_report(db, tmp_path):
     assert "changed=1" in real.stdout
     assert wait_for(lambda: vacuum_counts(db)[("public", "clean_one")] > before[("public", "clean_one")])
     bad = _playbook(db, tmp_path, "db_maintenance.yml", "-e", "maintenance_kind=yearly")
-    assert bad.returncode != 0 and "maintenance_kind must be weekly or monthly" in bad.stdout
+    assert bad.returncode != 0 and "value of maintenance_kind must be one of: weekly, monthly, got: yearly" in bad.stdout
     perf = _playbook(db, tmp_path, "db_performance.yml")
     assert perf.returncode == 0, perf.stdout[-3000:]
     assert "skipping" in perf.stdout and "changed=0" in perf.stdout
