@@ -1,10 +1,12 @@
-"""The Kubernetes plays of playbooks/deploy.yml and rollback.yml, end to end with ansible-playbook.
+"""The Kubernetes plays of playbooks/deploy.yml and rollback.yml (roles runbook.ops.deploy and
+runbook.ops.rollback), end to end with ansible-playbook, also by the collection's playbook names
+(``ansible-playbook runbook.ops.deploy``).
 
 The k8s_app group is localhost here, pointed at the fake apiserver
 (tests/integration/plugins/modules/k8s_fake_apiserver.py: modelled on the apiserver's API
 reference, not a recording) with deploy_k8s_host/deploy_k8s_api_key; the real kubernetes
-client talks to it over HTTP. The Docker plays of the same playbooks run too and find
-nothing to do (deploy_services is empty), as on the k8s_app group of the inventories.
+client talks to it over HTTP. The Docker plays of the same playbooks match no host (they
+leave the k8s_app group to the Kubernetes plays).
 """
 
 from __future__ import annotations
@@ -58,6 +60,18 @@ def play(cluster, playbook, *args):
         cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
+def play_installed(cluster, name, *args):
+    """``ansible-playbook runbook.ops.<name>``: the playbook as the installed collection ships it,
+    run from a directory outside the repository (no ansible.cfg, no playbooks/ beside it)."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_COLLECTIONS_PATH=str(ROOT / "collection"),
+               PATH=str(ANSIBLE_PLAYBOOK.parent) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("ANSIBLE_CONFIG", None)
+    return subprocess.run(
+        [str(ANSIBLE_PLAYBOOK), "-i", str(cluster["inventory"]), "runbook.ops.%s" % name,
+         "-e", "@%s" % cluster["extra"], *args],
+        cwd=str(cluster["tmp"]), env=env, capture_output=True, text=True, timeout=300, check=False)
+
+
 def images(server):
     return {name: server.deployment(NS, name)["spec"]["template"]["spec"]["containers"][0]["image"]
             for name in ("api", "celery-worker")}
@@ -97,3 +111,15 @@ def test_failed_worker_rollout_undoes_itself_and_the_api(cluster):
     for name in ("api", "celery-worker"):
         status = server.deployment(NS, name)["status"]
         assert status["updatedReplicas"] == status["availableReplicas"] == status["replicas"]
+
+
+def test_deploy_and_rollback_by_collection_name(cluster):
+    server = cluster["server"]
+    proc = play_installed(cluster, "deploy", "-e", "deploy_version=2.0")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "TASK [runbook.ops.deploy : Roll out api]" in proc.stdout
+    assert images(server) == {"api": "reg/api:2.0", "celery-worker": "reg/worker:2.0"}
+
+    proc = play_installed(cluster, "rollback")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert images(server) == {"api": "reg/api:1.0", "celery-worker": "reg/worker:1.0"}

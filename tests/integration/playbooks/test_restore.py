@@ -1,8 +1,8 @@
-"""playbooks/restore.yml end to end: the maintenance window around a real restore.
+"""playbooks/restore.yml (role runbook.ops.restore) end to end: the maintenance window around a real restore.
 
 ansible-playbook runs restore.yml with the local inventory against the real PostgreSQL
 fixture, with one writer container (runbook-ops/debian12-python:1 running ``sleep
-infinity``, named rbrst-...) stopped and started by community.docker, and one writer
+infinity``, named rbrst-...) stopped and started by community.docker (declared in galaxy.yml), and one writer
 Deployment on the fake apiserver (tests/integration/plugins/modules/k8s_fake_apiserver.py)
 scaled to 0 and back by runbook.ops.k8s_rollout. The fake server records every PATCH, the
 Docker engine every container's StartedAt/FinishedAt: together they show what the play did
@@ -166,8 +166,13 @@ def _counts(postgres, database: str) -> Dict[str, int]:
             for key, quoted in (row.split("|", 1) for row in rows)}
 
 
+def _task(name: str) -> str:
+    """The banner of a task of role runbook.ops.restore."""
+    return "TASK [runbook.ops.restore : %s]" % name
+
+
 def _order(out: str, *tasks: str) -> List[int]:
-    return [out.index("TASK [%s]" % task) for task in tasks]
+    return [out.index(_task(task)) for task in tasks]
 
 
 def test_restore_stops_the_writers_restores_verifies_and_starts_them(postgres, source, window):
@@ -236,7 +241,7 @@ def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, wi
     out = proc.stdout
     assert proc.returncode != 0, out[-4000:]
     assert "checksum" in out.lower(), out[-4000:]
-    assert "TASK [Stop the writer containers]" not in out, out[-4000:]
+    assert _task("Stop the writer containers") not in out, out[-4000:]
 
     after = _writers_after(window)
     assert after["running"] is True
@@ -254,7 +259,7 @@ def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, sou
     out = proc.stdout
     assert proc.returncode != 0, out[-4000:]
     assert "writers not stopped, nothing restored" in out and "no-such-writer" in out, out[-4000:]
-    assert "TASK [Restore, then compare the row counts with the manifest]" not in out, out[-4000:]
+    assert _task("Restore, then compare the row counts with the manifest") not in out, out[-4000:]
 
     _assert_writers_stopped_and_back(window)
     assert _target_databases(postgres, window) == 0
@@ -267,8 +272,8 @@ def test_check_mode_previews_the_window_and_changes_nothing(postgres, source, wi
     # Every step of the window ran, in check mode: the writers that would be stopped are shown.
     for task in ("Stop the writer containers", "Scale the writer Deployments to zero",
                  "Restore, then compare the row counts with the manifest"):
-        assert "TASK [%s]" % task in out, out[-4000:]
-    stop = out[out.index("TASK [Stop the writer containers]"):out.index("TASK [Scale the writer Deployments to zero]")]
+        assert _task(task) in out, out[-4000:]
+    stop = out[out.index(_task("Stop the writer containers")):out.index(_task("Scale the writer Deployments to zero"))]
     assert "changed: [localhost] => (item=%s)" % window["container"].name in stop, stop
     assert "ok: [localhost] => (item=%s)" % window["idle"].name in stop, stop
 
@@ -291,9 +296,9 @@ def test_failed_writer_stop_stops_the_restore_and_starts_the_others(postgres, so
                  restore_stop_containers=[window["container"].name, missing])
     out = proc.stdout
     assert proc.returncode != 0, out[-4000:]
-    assert "TASK [Restore, then compare the row counts with the manifest]" not in out, out[-4000:]
-    assert "TASK [Look up the writer containers whose stop failed]" in out, out[-4000:]
-    lookup = out[out.index("TASK [Look up the writer containers whose stop failed]"):]
+    assert _task("Restore, then compare the row counts with the manifest") not in out, out[-4000:]
+    assert _task("Look up the writer containers whose stop failed") in out, out[-4000:]
+    lookup = out[out.index(_task("Look up the writer containers whose stop failed")):]
     assert "(item=%s)" % missing in lookup, lookup[:2000]
 
     after = _writers_after(window)
