@@ -106,7 +106,7 @@ notes:
   - "C(location / { if (-f /var/www/maintenance/maintenance.on) { return 503; } proxy_pass http://app; })"
   - "C(location @maintenance { root /var/www/maintenance; rewrite ^ /maintenance.html break;
     add_header Retry-After 300 always; add_header Cache-Control no-store always; })"
-  - The same snippet, commented, is in the README (Maintenance mode).
+  - The same snippet, commented, is in docs/maintenance_mode.md.
 seealso:
   - module: runbook.ops.http_check
 """
