@@ -491,12 +491,14 @@ def main() -> int:
                               aws_secret_access_key=moto.secret_key, region_name="us-east-1")
         client.create_bucket(Bucket="rbbak-bench")
         archive_size = ours["manifest"]["size"]
-        for round_no in range(1, opts.rounds + 1):
+        def peer_upload(round_no: int) -> None:
             started = time.monotonic()
             client.upload_file(ours["path"], "rbbak-bench", "boto3/%d" % round_no)
             seconds = keep("boto_upload", time.monotonic() - started)
             print("[%d] peer  boto3 upload_file:                 %6.1fs  %.1f MB/s" % (
                 round_no, seconds, archive_size / 1e6 / seconds), flush=True)
+
+        def our_upload(round_no: int) -> None:
             upload, seconds, rss, _tree = run_module("s3_backup", dict(
                 s3args, mode="upload", backup=ours["path"], prefix="ours%d" % round_no), work)
             transfer = upload["metrics"]['s3_transfer_seconds{mode="upload"}']
@@ -505,6 +507,20 @@ def main() -> int:
             print("[%d] ours  s3_backup upload (sha256 parts):   %6.1fs  %.1f MB/s (whole task %.1fs, with the "
                   "checksum verification before it)  peak RSS %s" % (
                       round_no, transfer, archive_size / 1e6 / transfer, seconds, mb(rss)), flush=True)
+
+        def empty_bucket() -> None:
+            """moto keeps every object in memory: each upload starts from the same, empty bucket."""
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket="rbbak-bench"):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket="rbbak-bench", Delete={"Objects": keys})
+
+        for round_no in range(1, opts.rounds + 1):
+            # Each side goes first in every other round: neither always meets the other's leftovers.
+            for upload in ((peer_upload, our_upload) if round_no % 2 else (our_upload, peer_upload)):
+                upload(round_no)
+                empty_bucket()
+                settle()
 
         report(best, opts.rounds, archive_size)
     finally:
