@@ -491,6 +491,7 @@ def main() -> int:
                               aws_secret_access_key=moto.secret_key, region_name="us-east-1")
         client.create_bucket(Bucket="rbbak-bench")
         archive_size = ours["manifest"]["size"]
+
         def peer_upload(round_no: int) -> None:
             started = time.monotonic()
             client.upload_file(ours["path"], "rbbak-bench", "boto3/%d" % round_no)

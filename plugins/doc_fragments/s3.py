@@ -84,4 +84,4 @@ requirements:
 """
 
     BACKUP_SUBOPTIONS = "options:\n  s3:\n    type: dict\n    suboptions:\n" + indent(
-        (_PREFIX + _OPTIONS).strip("\n"), "      ") + "\n"
+        (_PREFIX + _OPTIONS).strip("\n").replace("O(access_key)", "O(s3.access_key)"), "      ") + "\n"

@@ -94,7 +94,8 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reads the manifest, checks the archive's checksum (or, with O(s3), the manifest on S3), inspects the target and returns the plan; downloads, creates and restores nothing.
+    details: Reads the manifest, checks the archive's checksum (or, with O(s3), the manifest on S3), inspects the
+      target and returns the plan; downloads, creates and restores nothing.
   diff_mode:
     support: none
   action_group:

@@ -16,7 +16,7 @@ author: runbook.ops contributors (@runbook-ops)
 description:
   - O(mode=upload) checks the local backup against its manifest first (a corrupt backup is never
     uploaded), then streams the archive to C(s3://<bucket>/<prefix>/<kind>/<name>) with SHA-256
-    checksums (C(ChecksumAlgorithm=SHA256)) through boto3's transfer manager: a file larger than O(part_size_mb)
+    checksums (C(ChecksumAlgorithm=SHA256)) through boto3's transfer manager; a file larger than O(part_size_mb)
     goes as a multipart upload of O(concurrency) parts at a time, and only about that many parts are in memory at
     once (O(concurrency) x O(part_size_mb), plus one read ahead), with optional server-side encryption and storage class. The
     manifest is uploaded LAST; on S3 too a backup without its manifest is incomplete. A failed

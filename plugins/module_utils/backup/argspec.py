@@ -46,4 +46,3 @@ def restore_options() -> Dict[str, Any]:
         work_dir=dict(type="path"),
         pg_restore_path=dict(type="path"),
     )
-

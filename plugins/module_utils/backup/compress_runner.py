@@ -79,7 +79,7 @@ def run_filter(argv: List[str], src: str, dst: str, verb: str) -> None:
             if full:
                 raise catalog_plan.BackupError("%s %s to %s failed: no space left on device" % (verb, src, dst))
             raise catalog_plan.BackupError("%s %s failed: %s: %s" % (verb, src, tool_runner.describe_rc(os.path.basename(argv[0]), code),
-                                                        tail or "no error output"))
+                                                                     tail or "no error output"))
 
 
 # Files at least this big are (de)compressed one by one with pzstd on all cores; smaller ones

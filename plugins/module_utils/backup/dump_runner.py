@@ -74,10 +74,10 @@ def stream_dump(dump_argv: List[str], env: Mapping[str, str], compression: str, 
         comp_rc = comp.wait() if comp else 0
         if comp_rc != 0:  # checked first: a dying compressor makes pg_dump die of SIGPIPE
             raise catalog_plan.BackupError("%s: %s" % (tool_runner.describe_rc(comp_argv[0].rsplit("/", 1)[-1], comp_rc),
-                                          tool_runner.stderr_tail(comp_err) or "no error output"))
+                                                       tool_runner.stderr_tail(comp_err) or "no error output"))
         if dump_rc != 0:
             raise catalog_plan.BackupError("%s: %s" % (tool_runner.describe_rc("pg_dump", dump_rc),
-                                          database_runner.scrub(tool_runner.stderr_tail(dump_err), secrets) or "no error output"))
+                                                       database_runner.scrub(tool_runner.stderr_tail(dump_err), secrets) or "no error output"))
         return digest.hexdigest(), size
     except BaseException:
         tool_runner.stop_process(dump)
@@ -247,6 +247,6 @@ def run(module) -> None:
         metric_key("backup_duration_seconds", **labels): float(manifest["duration_seconds"]),
     }
     result = build([check(name, "ok", message, value={"path": done["path"], "size": manifest["size"],
-                                                     "sha256": manifest["sha256"]})], metrics, "backup")
+                                                      "sha256": manifest["sha256"]})], metrics, "backup")
     module.exit_json(changed=True, path=done["path"], manifest_path=done["manifest_path"], name=done["name"],
                      manifest=manifest, **result)

@@ -152,7 +152,7 @@ def restore_archive(archive: str, manifest: Mapping[str, Any], dest: str, force:
     exists, entries = dest_state(dest)
     if entries and not force:
         raise catalog_plan.BackupError("dest %s is not empty (%d entries): refusing to restore into it without force"
-                             % (dest, entries))
+                                       % (dest, entries))
     expected = files_plan.members_index(manifest)
     parent = os.path.dirname(os.path.abspath(dest))
     try:
@@ -177,7 +177,7 @@ def restore_archive(archive: str, manifest: Mapping[str, Any], dest: str, force:
                 target = os.path.join(staging, member.name)
                 if not _inside(staging, os.path.dirname(target)):
                     raise catalog_plan.BackupError("member %s would be written through a symlink outside %s"
-                                         % (member.name, dest))
+                                                   % (member.name, dest))
                 seen.add(member.name)
                 if member.isdir():
                     os.makedirs(target, exist_ok=True)
@@ -195,7 +195,7 @@ def restore_archive(archive: str, manifest: Mapping[str, Any], dest: str, force:
                         got = copy_member(tar.extractfile(member), out)
                     if got != want.get("sha256"):
                         raise catalog_plan.BackupError("member %s sha256 does not match the manifest: refusing the archive"
-                                             % member.name)
+                                                       % member.name)
                     counts["files"] += 1
                     counts["bytes"] += member.size
                 else:
@@ -311,7 +311,7 @@ def run(module) -> None:
         module.exit_json(changed=True, **dict(common, **build(checks, {}, "files")))
     try:
         counts = restore_archive(archive, manifest, dest, force=params["force"],
-                                    restore_owner=params["restore_owner"])
+                                 restore_owner=params["restore_owner"])
     except catalog_plan.BackupError as exc:
         module.fail_json(msg="restoring %s into %s failed: %s" % (archive, dest, exc))
     except Exception as exc:  # pylint: disable=broad-except  # never a traceback

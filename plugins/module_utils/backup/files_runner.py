@@ -239,7 +239,7 @@ class CompressedSink:
             code = self.proc.wait()
             if code != 0:
                 raise catalog_plan.BackupError("%s: %s" % (tool_runner.describe_rc(os.path.basename(self.proc.args[0]), code),
-                                                 tool_runner.stderr_tail(self.err) or "no error output"))
+                                                           tool_runner.stderr_tail(self.err) or "no error output"))
         try:
             self.out.flush()
             os.fsync(self.out.fileno())
@@ -341,7 +341,7 @@ def sqlite_snapshot(source: str, dest: str, timeout: float = 30.0) -> Dict[str, 
     ok = integrity == ["ok"]
     if not ok:
         raise catalog_plan.BackupError("the copy of SQLite database %s fails its integrity check: %s"
-                             % (source, "; ".join(integrity[:5])))
+                                       % (source, "; ".join(integrity[:5])))
     return {"integrity": "ok", "tables": tables, "page_count": pages, "journal_mode_source": mode}
 
 
@@ -485,7 +485,7 @@ def run(module) -> None:
         try:
             compress_runner.compressor_argv(params["compression"])
             plan = plan_members(params["paths"], params["exclude"], params["sqlite_databases"],
-                                   params["detect_sqlite"], params["ignore_missing"])
+                                params["detect_sqlite"], params["ignore_missing"])
         except catalog_plan.BackupError as exc:
             module.fail_json(msg="archive %s: %s" % (name, exc))
         rel = catalog_plan.backup_name(kind, name, catalog_runner.utcnow(), catalog_plan.extension("tar", params["compression"]))
@@ -502,8 +502,8 @@ def run(module) -> None:
                          sqlite=[m["source"] for m in members if m["sqlite"]], **build(checks, {}, "files"))
     try:
         done = create_archive(params["backup_dir"], kind, name, params["paths"], params["exclude"],
-                                 params["compression"], params["sqlite_databases"], params["detect_sqlite"],
-                                 params["ignore_missing"], params["work_dir"], params["sqlite_timeout"])
+                              params["compression"], params["sqlite_databases"], params["detect_sqlite"],
+                              params["ignore_missing"], params["work_dir"], params["sqlite_timeout"])
     except catalog_plan.BackupError as exc:
         module.fail_json(msg="archive %s failed: %s" % (name, exc))
     except OSError as exc:

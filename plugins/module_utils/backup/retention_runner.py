@@ -117,4 +117,3 @@ def _remote(module, params, rules, now, out, checks, metrics, before, after):
     before.extend(names)
     gone = {"s3://%s/%s" % (bucket, by_name[n]["path"]) for n in delete}
     after.extend(n for n in names if n not in gone)
-

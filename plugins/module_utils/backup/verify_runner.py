@@ -142,7 +142,7 @@ def _test_restore(module, params, database, backups, metrics):
             started = time.monotonic()
             source, temp, _message = restore_runner.prepare_source(chosen["path"], chosen["manifest"], params["work_dir"])
             restore_runner.restore_new_database(params, maint, source, scratch, jobs=params["jobs"],
-                                    pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
+                                                pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
             seconds = time.monotonic() - started
         except catalog_plan.BackupError as exc:
             return [check(prefix + ".restore", CRITICAL, "test restore of %s failed: %s" % (chosen["name"], exc))]
@@ -155,7 +155,7 @@ def _test_restore(module, params, database, backups, metrics):
             chosen["name"], scratch, seconds), value=round(seconds, 3)))
         exact = chosen["manifest"].get("row_count_method") == "exact"
         status, message, value = catalog_plan.row_count_check(database, chosen["manifest"],
-                                                    database_runner.counts_of(params, scratch, exact=exact))
+                                                              database_runner.counts_of(params, scratch, exact=exact))
         checks.append(check(prefix + ".row_counts", status, message, value=value))
         if params["smoke_queries"]:
             for index, (ok, text) in enumerate(database_runner.run_smoke_queries(params, scratch, params["smoke_queries"]), 1):
@@ -175,4 +175,3 @@ def _test_restore(module, params, database, backups, metrics):
                 scratch, postgres_client.error_message(exc, params["login_password"]))))
         maint.close()
     return checks
-

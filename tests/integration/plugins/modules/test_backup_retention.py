@@ -15,7 +15,6 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 
 
-
 @pytest.fixture(scope="module")
 def real_backup(postgres, tmp_path_factory):
     name = create_db(postgres, unique("ret"), "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100);")

@@ -16,7 +16,6 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 
 
-
 @pytest.fixture(scope="module")
 def source(postgres):
     name = create_db(postgres, unique("ver"))

@@ -268,12 +268,13 @@ def test_archive_whose_members_differ_from_the_manifest_is_refused(tmp_path):
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     digest, size = catalog_runner.sha256_file(archive)
-    manifest = catalog_plan.build_manifest(kind="manual", database="evil", name=name, format="tar", compression="none",
-                                 size=size, sha256=digest, started=catalog_plan.iso(catalog_runner.utcnow()), finished=catalog_plan.iso(catalog_runner.utcnow()),
-                                 members=[{"path": "a", "type": "symlink", "target": str(outside)},
-                                          {"path": "a/evil", "type": "file", "size": 5,
-                                           "sha256": hashlib.sha256(payload).hexdigest()}],
-                                 sqlite=[], warnings=[], sources=[], exclude=[])
+    now = catalog_plan.iso(catalog_runner.utcnow())
+    manifest = catalog_plan.build_manifest(
+        kind="manual", database="evil", name=name, format="tar", compression="none", size=size, sha256=digest,
+        started=now, finished=now,
+        members=[{"path": "a", "type": "symlink", "target": str(outside)},
+                 {"path": "a/evil", "type": "file", "size": 5, "sha256": hashlib.sha256(payload).hexdigest()}],
+        sqlite=[], warnings=[], sources=[], exclude=[])
     catalog_runner.atomic_write_json(catalog_plan.manifest_path(archive), manifest)
     with pytest.raises(ModuleFailed, match="through a symlink outside"):
         run_module("file_archive", dict(state="restored", backup=archive, dest=str(tmp_path / "dest")))

@@ -19,7 +19,6 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_
 from ansible_collections.runbook.ops.plugins.module_utils.backup import tool_runner
 
 
-
 @pytest.fixture(scope="module")
 def source(postgres):
     name = create_db(postgres, unique("src"))

@@ -15,7 +15,6 @@ from utils.run import ModuleFailed, run_module
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 
 
-
 @pytest.fixture(scope="module")
 def source(postgres):
     name = create_db(postgres, unique("src"))

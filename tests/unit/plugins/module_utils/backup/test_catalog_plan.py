@@ -116,8 +116,8 @@ def test_validate_manifest_errors(change, message):
 
 def test_file_archive_manifest_keys_only_when_given():
     manifest = sample_manifest(NOW, format="tar", name="monthly/files-20261122T020304Z.tar.zst", row_counts=None,
-                         members=[{"path": "etc/app.yml", "type": "file", "size": 3, "sha256": "c" * 64}],
-                         sources=["/etc/app.yml"], exclude=[], sqlite=[], warnings=[])
+                               members=[{"path": "etc/app.yml", "type": "file", "size": 3, "sha256": "c" * 64}],
+                               sources=["/etc/app.yml"], exclude=[], sqlite=[], warnings=[])
     assert set(manifest) == set(catalog_plan.MANIFEST_KEYS) | set(catalog_plan.FILE_ARCHIVE_KEYS)
     assert catalog_plan.validate_manifest(manifest) is manifest
     assert catalog_plan.single_file(manifest) and catalog_plan.single_file(sample_manifest(NOW)) and not catalog_plan.single_file({"format": "directory"})

@@ -55,7 +55,7 @@ def test_compress_data_files_then_decompress_directory(tmp_path, monkeypatch, bi
         "3352.dat.zst", "3353.dat.zst", "blob_16424.dat.zst", "blobs.toc", "toc.dat"]
     assert (tmp_path / "d.dir" / "3352.dat.zst").stat().st_size < len(original["3352.dat"]) // 10
     manifest = sample_manifest(NOW, format="directory", compression="zstd", sha256=None,
-                         files=catalog_runner.hash_tree(str(tmp_path / "d.dir")))
+                               files=catalog_runner.hash_tree(str(tmp_path / "d.dir")))
     out = tmp_path / "out"
     out.mkdir()
     message = compress_runner.verified_decompress(str(tmp_path / "d.dir"), manifest, str(out))
@@ -67,7 +67,7 @@ def test_decompress_directory_refuses_a_changed_file_first(tmp_path):
     _directory_dump(tmp_path / "d.dir")
     compress_runner.compress_data_files(str(tmp_path / "d.dir"))
     manifest = sample_manifest(NOW, format="directory", compression="zstd", sha256=None,
-                         files=catalog_runner.hash_tree(str(tmp_path / "d.dir")))
+                               files=catalog_runner.hash_tree(str(tmp_path / "d.dir")))
     (tmp_path / "d.dir" / "3352.dat.zst").write_bytes(b"not zstd")
     with pytest.raises(catalog_plan.BackupError, match="refusing to restore.*checksum mismatch in 3352.dat.zst"):
         restore_runner.prepare_source(str(tmp_path / "d.dir"), manifest, str(tmp_path))

@@ -8,8 +8,8 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import dump_run
 
 def test_libpq_env_carries_password_only_in_env():
     env = database_runner.libpq_env({"login_host": "db", "port": 5433, "login_user": "u", "login_password": "s3cret",
-                        "ssl_mode": "require", "ca_cert": "/ca.pem", "connect_timeout": 5},
-                       base={"PATH": "/bin", "PGPASSWORD": "old", "PGSERVICE": "x"})
+                                     "ssl_mode": "require", "ca_cert": "/ca.pem", "connect_timeout": 5},
+                                    base={"PATH": "/bin", "PGPASSWORD": "old", "PGSERVICE": "x"})
     assert env == {"PATH": "/bin", "PGHOST": "db", "PGPORT": "5433", "PGUSER": "u", "PGPASSWORD": "s3cret",
                    "PGSSLMODE": "require", "PGSSLROOTCERT": "/ca.pem", "PGCONNECT_TIMEOUT": "5",
                    "PGAPPNAME": "runbook.ops"}

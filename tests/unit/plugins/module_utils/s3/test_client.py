@@ -30,7 +30,7 @@ def test_validate_params_ok():
 
 def test_client_kwargs():
     kwargs = s3_client.client_kwargs({"endpoint_url": "http://127.0.0.1:9000", "access_key": "AK", "secret_key": "SK",
-                                "region": "eu-west-1", "retries": 7, "validate_certs": False})
+                                      "region": "eu-west-1", "retries": 7, "validate_certs": False})
     assert kwargs["endpoint_url"] == "http://127.0.0.1:9000"
     assert kwargs["aws_access_key_id"] == "AK" and kwargs["aws_secret_access_key"] == "SK"
     assert kwargs["verify"] is False
