@@ -188,7 +188,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import restore_
 
 
 def main() -> None:
-    spec = argspec.postgres_argspec(
+    spec = argspec.extend(argspec.postgres_argspec(), dict(
         backup=dict(type="path", required=True),
         s3=argspec.S3_BACKUP_OPTIONS,
         download_dir=dict(type="path"),
@@ -197,7 +197,7 @@ def main() -> None:
         force=dict(type="bool", default=False),
         no_owner=dict(type="bool", default=False),
         **argspec.restore_options()
-    )
+    ), required_by={"s3": ["download_dir"]})
     module = AnsibleModule(supports_check_mode=True, **spec)
     restore_runner.run(module)
 

@@ -12,6 +12,8 @@ import os
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 
@@ -235,3 +237,17 @@ def run_smoke_queries(params: Mapping[str, Any], database: str, queries: Sequenc
     finally:
         conn.close()
     return results
+
+
+def check_options(module, connects: bool = True) -> None:
+    """Fail the module clearly when ``jobs`` is below 1 or, for a module that ``connects``, when
+    psycopg2 is missing or the connection options are unusable (what an argument spec cannot declare)."""
+    params = module.params
+    if connects:
+        if not postgres_client.HAS_PSYCOPG2:
+            module.fail_json(msg=missing_required_lib("psycopg2"))
+        problem = postgres_client.validate_params(params)
+        if problem:
+            module.fail_json(msg=problem)
+    if params["jobs"] < 1:
+        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])

@@ -18,11 +18,8 @@ import tempfile
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import fsync_dir
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import compress_runner
@@ -203,14 +200,8 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
 def run(module) -> None:
     """The module pg_backup: one backup (in check mode: the binary and the connection checked, the
     name it would have)."""
-    if not postgres_client.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
+    database_runner.check_options(module)
     params = module.params
-    problem = postgres_client.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    if params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])
     fmt, database, kind = params["format"], params["database"], params["kind"]
     compression = params["compression"] or "zstd"
     try:

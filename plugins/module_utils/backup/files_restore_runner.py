@@ -24,14 +24,6 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import files_pl
 from ansible_collections.runbook.ops.plugins.module_utils.backup import files_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import tool_runner
 
-try:
-    import sqlite3
-
-    HAS_SQLITE3 = True
-except ImportError:  # pragma: no cover - Python built without sqlite3
-    sqlite3 = None  # type: ignore[assignment]
-    HAS_SQLITE3 = False
-
 
 class TarReader:
     """``tarfile`` in stream mode over the decompressor's stdout; closes everything on exit."""
@@ -210,7 +202,7 @@ def restore_archive(archive: str, manifest: Mapping[str, Any], dest: str, force:
                 os.chown(target, member.uid, member.gid)
             os.chmod(target, member.mode)
             os.utime(target, (member.mtime, member.mtime))
-        sqlite_checks = check_restored_sqlite(staging, manifest)
+        sqlite_checks = files_runner.check_restored_sqlite(staging, manifest)
         _move_into_place(staging, dest, exists)
     except OSError as exc:
         raise catalog_runner.io_error("restoring into", dest, exc)
@@ -220,31 +212,6 @@ def restore_archive(archive: str, manifest: Mapping[str, Any], dest: str, force:
         catalog_runner.remove_path(staging)
     counts["sqlite"] = sqlite_checks
     return counts
-
-
-def check_restored_sqlite(root: str, manifest: Mapping[str, Any]) -> List[Dict[str, Any]]:
-    """Integrity check and row counts of every restored SQLite database against the manifest."""
-    results = []
-    for info in manifest.get("sqlite") or []:
-        path = os.path.join(root, info["path"])
-        if not HAS_SQLITE3:
-            results.append({"path": info["path"], "ok": None, "message": "sqlite3 module missing: not checked"})
-            continue
-        try:
-            conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
-            try:
-                integrity = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
-                tables = files_runner.sqlite_table_counts(conn)
-            finally:
-                conn.close()
-        except sqlite3.Error as exc:
-            results.append({"path": info["path"], "ok": False, "message": "cannot open: %s" % exc})
-            continue
-        ok = integrity == ["ok"] and tables == info.get("tables")
-        message = "integrity ok, %d tables, row counts match the manifest" % len(tables) if ok else \
-            "integrity %s; tables %s, manifest %s" % ("; ".join(integrity[:3]), tables, info.get("tables"))
-        results.append({"path": info["path"], "ok": ok, "message": message})
-    return results
 
 
 def _move_into_place(staging: str, dest: str, exists: bool) -> None:

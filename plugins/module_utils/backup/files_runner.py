@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import fsync_dir
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
@@ -343,6 +343,31 @@ def sqlite_snapshot(source: str, dest: str, timeout: float = 30.0) -> Dict[str, 
         raise catalog_plan.BackupError("the copy of SQLite database %s fails its integrity check: %s"
                                        % (source, "; ".join(integrity[:5])))
     return {"integrity": "ok", "tables": tables, "page_count": pages, "journal_mode_source": mode}
+
+
+def check_restored_sqlite(root: str, manifest: Mapping[str, Any]) -> List[Dict[str, Any]]:
+    """Integrity check and row counts of every restored SQLite database against the manifest."""
+    results = []
+    for info in manifest.get("sqlite") or []:
+        path = os.path.join(root, info["path"])
+        if not HAS_SQLITE3:
+            results.append({"path": info["path"], "ok": None, "message": "sqlite3 module missing: not checked"})
+            continue
+        try:
+            conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+            try:
+                integrity = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+                tables = sqlite_table_counts(conn)
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            results.append({"path": info["path"], "ok": False, "message": "cannot open: %s" % exc})
+            continue
+        ok = integrity == ["ok"] and tables == info.get("tables")
+        message = "integrity ok, %d tables, row counts match the manifest" % len(tables) if ok else \
+            "integrity %s; tables %s, manifest %s" % ("; ".join(integrity[:3]), tables, info.get("tables"))
+        results.append({"path": info["path"], "ok": ok, "message": message})
+    return results
 
 
 def create_archive(backup_dir: str, kind: str, name: str, paths: Sequence[str], exclude: Sequence[str] = (),

@@ -13,8 +13,6 @@ import tempfile
 import time
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3_client
@@ -92,14 +90,8 @@ def restore_new_database(params: Mapping[str, Any], maint, source: str, name: st
 
 def run(module) -> None:
     """The module pg_restore: verify, plan and restore (in check mode: verify and plan)."""
-    if not postgres_client.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
+    database_runner.check_options(module)
     params = module.params
-    problem = postgres_client.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    if params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])
     target = params["target"]
     if not target or "\x00" in target:
         module.fail_json(msg="target must be a database name")
@@ -196,8 +188,6 @@ def _run(module, params, state):
 def _download(module, params):
     options = params["s3"]
     s3 = offload_runner.s3_session(module, options, "s3: ")
-    if not params["download_dir"]:
-        module.fail_json(msg="download_dir is required with s3")
     secrets = s3_client.secrets_of(options)
     try:
         return offload_runner.fetch_backup(s3, options["bucket"], options["prefix"], params["backup"],

@@ -15,8 +15,6 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import time
 
-from ansible.module_utils.basic import missing_required_lib
-
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import database_runner
@@ -39,14 +37,7 @@ def run(module) -> None:
             max_age[kind] = float(hours)
         except (TypeError, ValueError):
             module.fail_json(msg="max_age_hours.%s must be a number of hours, got %r" % (kind, hours))
-    if params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])
-    if params["test_restore"]:
-        if not postgres_client.HAS_PSYCOPG2:
-            module.fail_json(msg=missing_required_lib("psycopg2"))
-        problem = postgres_client.validate_params(params)
-        if problem:
-            module.fail_json(msg=problem)
+    database_runner.check_options(module, connects=params["test_restore"])
     if not os.path.isdir(params["backup_dir"]):
         module.fail_json(msg="backup_dir %s is not a directory" % params["backup_dir"])
 

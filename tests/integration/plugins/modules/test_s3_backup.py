@@ -229,6 +229,16 @@ def test_wrong_credentials_clear_error(s3_server, bucket, big_backup):
     assert s3_server.secret_key not in json.dumps(failed.value.result)
 
 
+def test_pg_restore_from_s3_needs_download_dir(postgres, s3_server, bucket):
+    s3 = dict(bucket=bucket, endpoint_url=s3_server.endpoint_url, access_key=s3_server.access_key,
+              secret_key=s3_server.secret_key)
+    with pytest.raises(ModuleFailed) as failed:
+        run_module("pg_restore", dict(postgres.dsn(database="postgres"), backup="daily/x-20261122T000000Z.dump.zst",
+                                      target=unique("nodir"), s3=s3))
+    assert "download_dir" in failed.value.result["msg"] and "s3" in failed.value.result["msg"]
+    assert s3_server.secret_key not in json.dumps(failed.value.result)
+
+
 def test_pg_restore_from_s3(postgres, s3_server, bucket, big_backup, tmp_path):
     backup = big_backup["custom"]
     run_module("s3_backup", _s3(s3_server, bucket, mode="upload", backup=backup["path"], prefix="pg", part_size_mb=5))
