@@ -55,7 +55,8 @@ validate_certs:
   default: true
 retries:
   description:
-    - Most attempts per request (botocore's standard retry mode, with exponential backoff).
+    - Most attempts per request (botocore's standard retry mode, with exponential backoff). A throttling or
+      server error that outlasts them is tried again, twice at most, after 1 and 2 seconds.
   type: int
   default: 5
 s3_connect_timeout:
