@@ -241,3 +241,49 @@ def test_unreachable_server_and_wrong_password(postgres, source, tmp_path):
         run_module("pg_backup", args)
     assert "connection refused" in failed.value.result["msg"]
     assert _entries(tmp_path / "daily") == []
+
+
+def test_backup_modules_through_ansible_playbook(postgres, source, tmp_path):
+    """pg_backup, backup_verify, pg_restore, backup_retention and file_archive as Ansible runs them
+    (AnsiballZ with their module_utils, the argument specs and their rules), on localhost."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    dsn = postgres.dsn(database="postgres")
+    target = unique("play")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "app.conf").write_text("x = 1\n")
+    tasks = [
+        {"name": "backup", "runbook.ops.pg_backup": dict(dsn, database=source, backup_dir=str(tmp_path / "b")),
+         "register": "dump"},
+        {"name": "verify", "runbook.ops.backup_verify": dict(dsn, backup_dir=str(tmp_path / "b"), test_restore=True),
+         "register": "verified"},
+        {"name": "restore", "runbook.ops.pg_restore": dict(dsn, backup="{{ dump.path }}", target=target),
+         "register": "restored"},
+        {"name": "retention", "runbook.ops.backup_retention": dict(backup_dir=str(tmp_path / "b")),
+         "check_mode": True, "diff": True, "register": "kept"},
+        {"name": "archive", "runbook.ops.file_archive": dict(paths=[str(files)], backup_dir=str(tmp_path / "f")),
+         "register": "archived"},
+        {"name": "unpack", "runbook.ops.file_archive": dict(state="restored", backup="{{ archived.path }}",
+                                                            dest=str(tmp_path / "out"))},
+        {"name": "results", "ansible.builtin.assert": {"that": [
+            "dump is changed", "verified.status == 'ok'", "verified is not changed", "restored.status == 'ok'",
+            "kept is not changed", "kept.deleted == []", "archived is changed"]}},
+    ]
+    playbook = tmp_path / "backup.yml"
+    playbook.write_text(json.dumps([{"name": "backup modules", "hosts": "localhost", "gather_facts": False,
+                                     "tasks": tasks}]))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"))
+    env.pop("ANSIBLE_CONFIG", None)
+    try:
+        done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c",
+                               "local", "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                              cwd=str(root), env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+        assert (tmp_path / "out" / str(files).lstrip("/") / "app.conf").read_text() == "x = 1\n"
+        if postgres.password:
+            assert postgres.password not in done.stdout
+    finally:
+        drop_db(postgres, target)
