@@ -24,8 +24,14 @@ description:
   - Writes C(<backup_dir>/<kind>/<database>-<UTC timestamp>.<ext>) (C(dump.zst), C(dump.gz),
     C(dump) or C(dir)) and then, last and by atomic rename, the manifest
     C(<archive>.manifest.json) (database, server and pg_dump versions, format, compression, size,
-    sha256 or per-file checksums, start, end, duration, per-table row counts, kind). The manifest
-    is the completion marker.
+    sha256 or per-file checksums, start, end, duration, per-table row counts with schema and table
+    apart, kind, and the database's own settings: owner, encoding, collation and ctype, ACL,
+    comment, connection limit, C(ALTER DATABASE ... SET) and C(ALTER ROLE ... IN DATABASE ... SET)
+    settings, which C(pg_restore) without C(-C) leaves out and M(runbook.ops.pg_restore) puts back).
+    The manifest is the completion marker.
+  - With O(globals) (the default), the cluster's roles, memberships and role settings are written
+    beside the archive by C(pg_dumpall --globals-only) as C(<archive>.globals.sql) (mode 0600, no
+    role passwords unless O(globals_passwords)), before the manifest, which records its checksum.
   - When pg_dump fails or is killed, the compressor fails or the disk fills up, the partial files
     are removed and the task fails with a clear message; earlier backups are not touched.
   - The password is passed to pg_dump in the environment (C(PGPASSWORD)), never on a command line.
@@ -78,6 +84,23 @@ options:
         (C(reltuples)) is recorded instead, which is fast but cannot be compared exactly on restore.
     type: bool
     default: true
+  globals:
+    description:
+      - Back up the cluster's globals (roles, role memberships, role settings; tablespaces) beside
+        the database with C(pg_dumpall --globals-only), for M(runbook.ops.pg_restore)'s O(runbook.ops.pg_restore#module:restore_globals)
+        on a new server.
+    type: bool
+    default: true
+  globals_passwords:
+    description:
+      - Include the roles' password hashes in the globals file. They are secrets: by default the file
+        is written with C(--no-role-passwords), and restored roles get no password.
+    type: bool
+    default: false
+  pg_dumpall_path:
+    description:
+      - Path of the pg_dumpall binary. Defaults to C(pg_dumpall) on PATH, else the newest C(/usr/lib/postgresql/*/bin/pg_dumpall).
+    type: path
   pg_dump_path:
     description:
       - Path of the pg_dump binary. Defaults to C(pg_dump) on PATH, else the newest C(/usr/lib/postgresql/*/bin/pg_dump).
@@ -189,6 +212,9 @@ def main() -> None:
         jobs=dict(type="int", default=2),
         exact_counts=dict(type="bool", default=True),
         pg_dump_path=dict(type="path"),
+        globals=dict(type="bool", default=True),
+        globals_passwords=dict(type="bool", default=False, no_log=False),
+        pg_dumpall_path=dict(type="path"),
     )
     module = AnsibleModule(supports_check_mode=True, **spec)
     dump_runner.run(module)

@@ -32,7 +32,15 @@ description:
     (and with O(swap) the swap is not done). The restored tables are fresh, so the server's statistics
     of inserted rows give their exact counts without scanning them; any table whose statistics do not
     equal the manifest is counted with C(count(*)) before it is reported.
-  - When pg_restore fails, a database created by this task is dropped again and the task fails.
+  - Puts back the database's own settings recorded in the manifest, which C(pg_restore) without C(-C)
+    leaves out - the encoding, collation and ctype when it creates the database, then the owner, the
+    ACL, the comment, the connection limit and the C(ALTER DATABASE ... SET) and
+    C(ALTER ROLE ... IN DATABASE ... SET) settings (also with O(swap)). A role missing on this server
+    is skipped with a warning (see O(restore_globals)); with O(no_owner) the owner and ACL are left as they are.
+  - When any step fails (pg_restore, the row counts, the settings, the swap), what the task made is
+    removed again - a database it created is dropped, an existing empty target is emptied (created
+    again with its own settings), a half-done swap is renamed back, roles it created are dropped -
+    and the task fails.
 extends_documentation_fragment:
   - runbook.ops.attributes
   - runbook.ops.s3.backup_suboptions
@@ -85,6 +93,15 @@ options:
   no_owner:
     description:
       - Restore without ownership and privileges (C(--no-owner --no-privileges)), for a server without the original roles.
+    type: bool
+    default: false
+  restore_globals:
+    description:
+      - Before restoring, create the roles of the backup's globals file (written by
+        M(runbook.ops.pg_backup)'s O(runbook.ops.pg_backup#module:globals)) that this server lacks, with their
+        attributes, comments, settings and memberships, in one transaction; existing roles are left
+        untouched. For a restore onto a new server. The file's checksum is checked first; tablespaces
+        are not created (a warning says so). Roles created by a restore that then fails are dropped again.
     type: bool
     default: false
   pg_restore_path:
@@ -153,8 +170,10 @@ summary:
   sample: "restore: 4 checks ok"
 checks:
   description: >-
-    C(restore.<target>.checksum), C(restore.<target>.plan) (check mode), C(restore.<target>.pg_restore)
-    (value seconds), C(restore.<target>.row_counts), C(restore.<target>.swap) (with O(swap)).
+    C(restore.<target>.checksum), C(restore.<target>.plan) (check mode), C(restore.<target>.globals)
+    (with O(restore_globals)), C(restore.<target>.pg_restore) (value seconds),
+    C(restore.<target>.database_settings) (a warning for what could not be put back),
+    C(restore.<target>.row_counts), C(restore.<target>.swap) (with O(swap)).
   returned: always
   type: list
   elements: dict
@@ -196,6 +215,7 @@ def main() -> None:
         swap=dict(type="bool", default=False),
         force=dict(type="bool", default=False),
         no_owner=dict(type="bool", default=False),
+        restore_globals=dict(type="bool", default=False),
         **argspec.restore_options()
     ), required_by={"s3": ["download_dir"]})
     module = AnsibleModule(supports_check_mode=True, **spec)

@@ -98,3 +98,25 @@ def sample_manifest(now, **over):
                   row_count_method="exact")
     fields.update(over)
     return catalog_plan.build_manifest(**fields)
+
+
+# Hostile names: a."b.c" and "a.b".c are two tables; a partitioned parent in a dotted schema,
+# an inheritance parent with a dotted name.
+DOTTED_SCHEMA = r"""
+CREATE SCHEMA a;
+CREATE SCHEMA "a.b";
+CREATE SCHEMA "we.ird";
+CREATE TABLE a."b.c" (x int);
+CREATE TABLE "a.b".c (x int);
+INSERT INTO a."b.c" VALUES (1);
+INSERT INTO "a.b".c VALUES (1), (2);
+CREATE TABLE "we.ird".part (k int, v text) PARTITION BY RANGE (k);
+CREATE TABLE "we.ird".part_low PARTITION OF "we.ird".part FOR VALUES FROM (0) TO (100);
+CREATE TABLE "we.ird".part_high PARTITION OF "we.ird".part FOR VALUES FROM (100) TO (1000);
+INSERT INTO "we.ird".part SELECT i, 'low' FROM generate_series(1, 10) i;
+INSERT INTO "we.ird".part SELECT 100 + i, 'high' FROM generate_series(1, 20) i;
+CREATE TABLE "parent.t" (x int);
+CREATE TABLE child () INHERITS ("parent.t");
+INSERT INTO "parent.t" VALUES (1);
+INSERT INTO child VALUES (2), (3);
+"""

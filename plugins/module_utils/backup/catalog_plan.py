@@ -65,7 +65,11 @@ _SAFE_PART = re.compile(r"^[A-Za-z0-9_.@+-]+$")
 MANIFEST_KEYS = (
     "schema", "kind", "database", "name", "format", "compression", "server_version", "pg_dump_version",
     "size", "sha256", "files", "started", "finished", "duration_seconds", "row_counts", "row_count_method",
+    "tables", "database_properties", "globals",
 )
+
+# ``tables`` (schema and table apart: ``[{"schema", "table", "rows"}]``) replaced ``row_counts``
+# (``{"schema.table": rows}``, ambiguous for names with a dot); old manifests are still read.
 
 
 # Only in manifests of file archives (format tar).
@@ -198,19 +202,65 @@ def validate_manifest(data: Any) -> Dict[str, Any]:
     counts = data.get("row_counts")
     if counts is not None and not isinstance(counts, dict):
         raise BackupError("manifest row_counts is not a mapping")
+    tables = data.get("tables")
+    if tables is not None:
+        if not isinstance(tables, list):
+            raise BackupError("manifest tables is not a list")
+        for entry in tables:
+            if not (isinstance(entry, dict) and isinstance(entry.get("schema"), str)
+                    and isinstance(entry.get("table"), str) and isinstance(entry.get("rows"), int)):
+                raise BackupError("manifest tables entry %r is malformed" % (entry,))
+    for key in ("database_properties", "globals"):
+        if data.get(key) is not None and not isinstance(data[key], dict):
+            raise BackupError("manifest %s is not a mapping" % key)
     return data
 
 
-def compare_row_counts(expected: Mapping[str, int], actual: Mapping[str, int]) -> List[str]:
-    """Human-readable differences between two ``{schema.table: rows}`` maps (empty when equal)."""
+_PLAIN_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]*$")
+
+
+def quote_ident(name: str) -> str:
+    """``name`` as PostgreSQL prints an identifier: bare when it can be, else double-quoted."""
+    if _PLAIN_IDENTIFIER.match(name):
+        return name
+    return '"%s"' % name.replace('"', '""')
+
+
+def qualified(schema: str, table: str) -> str:
+    """``a."b.c"``: an unambiguous display name of a table (never a key: keys are pairs)."""
+    return "%s.%s" % (quote_ident(schema), quote_ident(table))
+
+
+def tables_field(counts: Mapping[Tuple[str, str], int]) -> List[Dict[str, Any]]:
+    """The manifest's ``tables`` from ``{(schema, table): rows}``."""
+    return [{"schema": schema, "table": table, "rows": int(rows)} for (schema, table), rows in sorted(counts.items())]
+
+
+def expected_counts(manifest: Mapping[str, Any]) -> Dict[Tuple[str, str], int]:
+    """``{(schema, table): rows}`` of a manifest; an old manifest's ``"schema.table"`` keys are
+    split at their first dot (a guess only used to skip counting: differences are always counted)."""
+    if manifest.get("tables") is not None:
+        return {(t["schema"], t["table"]): int(t["rows"]) for t in manifest["tables"]}
+    return {tuple(key.split(".", 1)) if "." in key else ("", key): int(rows)  # type: ignore[misc]
+            for key, rows in (manifest.get("row_counts") or {}).items()}
+
+
+def table_count(manifest: Mapping[str, Any]) -> int:
+    return len(manifest.get("tables") or manifest.get("row_counts") or {})
+
+
+def compare_row_counts(expected: Mapping[Any, int], actual: Mapping[Any, int]) -> List[str]:
+    """Human-readable differences between two ``{(schema, table): rows}`` maps (or two old
+    ``{"schema.table": rows}`` maps), empty when equal."""
     problems = []
     for table in sorted(set(expected) | set(actual)):
+        shown = qualified(*table) if isinstance(table, tuple) else table
         if table not in actual:
-            problems.append("%s missing (expected %d rows)" % (table, expected[table]))
+            problems.append("%s missing (expected %d rows)" % (shown, expected[table]))
         elif table not in expected:
-            problems.append("%s not in the manifest (%d rows)" % (table, actual[table]))
+            problems.append("%s not in the manifest (%d rows)" % (shown, actual[table]))
         elif int(expected[table]) != int(actual[table]):
-            problems.append("%s has %d rows, manifest says %d" % (table, actual[table], expected[table]))
+            problems.append("%s has %d rows, manifest says %d" % (shown, actual[table], expected[table]))
     return problems
 
 
@@ -222,13 +272,18 @@ def resolve_backup(path: str) -> Tuple[str, str]:
     return path, manifest_path(path)
 
 
-def row_count_check(name: str, manifest: Mapping[str, Any], actual: Mapping[str, int]) -> Tuple[str, str, Any]:
-    """``(status, message, value)`` comparing restored row counts with the manifest."""
-    expected = manifest.get("row_counts") or {}
+def row_count_check(name: str, manifest: Mapping[str, Any],
+                    actual: Mapping[Tuple[str, str], int]) -> Tuple[str, str, Any]:
+    """``(status, message, value)`` comparing restored row counts (``{(schema, table): rows}``)
+    with the manifest (an old manifest's ``"schema.table"`` keys are compared as they were)."""
     if manifest.get("row_count_method") != "exact":
         return "ok", "manifest holds estimated row counts only: %d tables restored" % len(actual), \
             {"tables": len(actual)}
-    problems = compare_row_counts(expected, actual)
+    if manifest.get("tables") is not None:
+        problems = compare_row_counts(expected_counts(manifest), actual)
+    else:
+        old = {("%s.%s" % key if isinstance(key, tuple) else key): rows for key, rows in actual.items()}
+        problems = compare_row_counts(manifest.get("row_counts") or {}, old)
     if problems:
         return "critical", "row counts differ from the manifest: %s" % "; ".join(problems[:10]), \
             {"differences": problems}

@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import atomic_write
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_plan
 
 
 CHUNK = 1024 * 1024
@@ -183,9 +184,12 @@ def check_backup(item: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def delete_backup(item: Mapping[str, Any]) -> None:
-    """Remove a backup: manifest first (so it is never 'complete' without data), then the data."""
+    """Remove a backup: manifest first (so it is never 'complete' without data), then the data
+    and the globals file beside it."""
     if os.path.exists(item["manifest_path"]) and not item.get("partial"):
         os.unlink(item["manifest_path"])
+    if not item.get("partial") and os.path.lexists(globals_plan.globals_path(item["path"])):
+        os.unlink(globals_plan.globals_path(item["path"]))
     if os.path.isdir(item["path"]) and not os.path.islink(item["path"]):
         shutil.rmtree(item["path"])
     elif os.path.lexists(item["path"]):

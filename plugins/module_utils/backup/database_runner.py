@@ -9,11 +9,11 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
-import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import waiting
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 
@@ -68,7 +68,7 @@ def scrub(text: str, secrets: Iterable[Optional[str]]) -> str:
 
 
 USER_TABLES_SQL = """
-SELECT n.nspname, c.relname, c.reltuples::bigint
+SELECT n.nspname, c.relname, c.reltuples::bigint, c.relkind = 'p' OR c.relhassubclass
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p')
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
@@ -78,22 +78,24 @@ WHERE c.relkind IN ('r', 'p')
 ORDER BY 1, 2
 """
 
+Table = Tuple[str, str]
 
-def row_counts(conn, exact: bool = True) -> Dict[str, int]:
-    """``{schema.table: rows}`` for user tables: exact count(*) or the planner's reltuples."""
+
+def count_rows(cur, table: Table) -> int:
+    """``count(*)`` of one table (schema and name apart, quoted by psycopg2.sql)."""
     from psycopg2 import sql
 
+    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(table[0]), sql.Identifier(table[1])))
+    return int(cur.fetchone()[0])
+
+
+def row_counts(conn, exact: bool = True) -> Dict[Table, int]:
+    """``{(schema, table): rows}`` for user tables: exact count(*) or the planner's reltuples."""
     counts = {}
     with conn.cursor() as cur:
         cur.execute(USER_TABLES_SQL)
-        tables = cur.fetchall()
-        for schema, table, estimate in tables:
-            key = "%s.%s" % (schema, table)
-            if exact:
-                cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
-                counts[key] = int(cur.fetchone()[0])
-            else:
-                counts[key] = max(0, int(estimate))
+        for schema, table, estimate, _parent in cur.fetchall():
+            counts[(schema, table)] = count_rows(cur, (schema, table)) if exact else max(0, int(estimate))
     return counts
 
 
@@ -103,22 +105,44 @@ def database_exists(conn, name: str) -> bool:
         return cur.fetchone() is not None
 
 
+# Every kind of object a database can hold besides what initdb puts there: schemas (public
+# excepted), relations, functions, types, operators, collations, text search objects, conversions,
+# extensions (plpgsql excepted), publications, subscriptions, event triggers, foreign data wrappers
+# and servers, casts, languages, large objects.
+USER_OBJECTS_SQL = """
+WITH user_ns AS (
+  SELECT oid FROM pg_namespace
+   WHERE nspname NOT IN ('pg_catalog', 'information_schema')
+     AND nspname NOT LIKE 'pg_toast%%' AND nspname NOT LIKE 'pg_temp%%')
+SELECT (SELECT count(*) FROM pg_namespace n WHERE n.oid IN (SELECT oid FROM user_ns) AND n.nspname <> 'public')
+     + (SELECT count(*) FROM pg_class WHERE relnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_proc WHERE pronamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_type WHERE typnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_operator WHERE oprnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_collation WHERE collnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_conversion WHERE connamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_ts_config WHERE cfgnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_ts_dict WHERE dictnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_opfamily WHERE opfnamespace IN (SELECT oid FROM user_ns))
+     + (SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql')
+     + (SELECT count(*) FROM pg_publication)
+     + (SELECT count(*) FROM pg_subscription s JOIN pg_database d ON d.oid = s.subdbid
+         WHERE d.datname = current_database())
+     + (SELECT count(*) FROM pg_event_trigger)
+     + (SELECT count(*) FROM pg_foreign_data_wrapper)
+     + (SELECT count(*) FROM pg_foreign_server)
+     + (SELECT count(*) FROM pg_cast WHERE oid >= 16384)
+     + (SELECT count(*) FROM pg_language WHERE oid >= 16384)
+     + (SELECT count(*) FROM pg_largeobject_metadata)
+"""
+
+
 def database_object_count(params: Mapping[str, Any], name: str) -> int:
-    """Number of user objects (relations, functions, types) in a database: 0 means empty."""
+    """Number of user objects in a database (see USER_OBJECTS_SQL): 0 means empty."""
     conn = connect(params, name)
     try:
         with conn.cursor() as cur:
-            cur.execute("""
-                SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-                           AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%')
-                     + (SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-                         WHERE n.nspname NOT IN ('pg_catalog', 'information_schema'))
-                     + (SELECT count(*) FROM pg_namespace
-                         WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'public')
-                           AND nspname NOT LIKE 'pg_toast%%' AND nspname NOT LIKE 'pg_temp%%')
-                     + (SELECT count(*) FROM pg_largeobject_metadata)
-            """)
+            cur.execute(USER_OBJECTS_SQL)
             return int(cur.fetchone()[0])
     finally:
         conn.close()
@@ -126,14 +150,11 @@ def database_object_count(params: Mapping[str, Any], name: str) -> int:
 
 def connection_count(conn, name: str, settle: float = 2.0) -> int:
     """Other sessions on database ``name``; waits up to ``settle`` seconds for closing ones to go away."""
-    deadline = time.monotonic() + settle
-    while True:
+    def count() -> int:
         with conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,))
-            count = int(cur.fetchone()[0])
-        if count == 0 or time.monotonic() >= deadline:
-            return count
-        time.sleep(0.1)
+            return int(cur.fetchone()[0])
+    return int(waiting.wait_for(count, lambda found: found == 0, timeout=settle, interval=0.1).value)
 
 
 def terminate_connections(conn, name: str) -> int:
@@ -143,29 +164,56 @@ def terminate_connections(conn, name: str) -> int:
         return int(cur.fetchone()[0])
 
 
-def create_database(conn, name: str) -> None:
+CREATEDB_HINT = ("the role needs CREATEDB to create a database (ALTER ROLE ... CREATEDB), and must own "
+                 "a database to drop or rename it")
+
+
+def admin_error(exc, action: str, password: Optional[str] = None) -> catalog_plan.BackupError:
+    """A BackupError for a failed CREATE / DROP / ALTER DATABASE: permission denied names CREATEDB
+    (not pg_monitor, the health checks' hint)."""
+    if getattr(exc, "pgcode", None) == "42501":
+        return catalog_plan.BackupError("%s: permission denied: %s (%s)" % (
+            action, scrub(postgres_client.first_line(exc), [password]), CREATEDB_HINT))
+    return catalog_plan.BackupError("%s: %s" % (action, postgres_client.error_message(exc, password)))
+
+
+def create_database(conn, name: str, options: Sequence[Tuple[str, str]] = ()) -> None:
+    """CREATE DATABASE from template0 with ``options`` (``[(ENCODING / LC_COLLATE / ..., value)]``,
+    see settings_plan.create_options)."""
     from psycopg2 import sql
 
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))
+    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+    for keyword, value in options:
+        query = sql.SQL("{} {} {}").format(query, sql.SQL(keyword), sql.Literal(value))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+    except postgres_client.DatabaseError as exc:
+        raise admin_error(exc, "creating database %s" % name)
 
 
 def drop_database(conn, name: str, force: bool = False) -> None:
     from psycopg2 import sql
 
-    with conn.cursor() as cur:
-        query = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
-        cur.execute(sql.SQL(query).format(sql.Identifier(name)))
+    query = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL(query).format(sql.Identifier(name)))
+    except postgres_client.DatabaseError as exc:
+        raise admin_error(exc, "dropping database %s" % name)
 
 
 def rename_database(conn, old: str, new: str) -> None:
     from psycopg2 import sql
 
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
+    except postgres_client.DatabaseError as exc:
+        raise admin_error(exc, "renaming database %s to %s" % (old, new))
 
 
-def counts_of(params: Mapping[str, Any], name: str, exact: bool = True) -> Dict[str, int]:
+def counts_of(params: Mapping[str, Any], name: str, exact: bool = True) -> Dict[Table, int]:
     conn = connect(params, name, read_only=True)
     try:
         return row_counts(conn, exact=exact)
@@ -180,43 +228,49 @@ FROM pg_stat_user_tables s
 """
 
 
-def restored_counts(params: Mapping[str, Any], name: str, expected: Mapping[str, int],
-                    settle: float = 5.0) -> Tuple[Dict[str, int], int]:
+def stats_match(expected: Mapping[Table, int]):
+    """The predicate of the statistics wait: every table's inserts equal the manifest."""
+    def matched(stats: Mapping[Table, Tuple[int, int]]) -> bool:
+        return all(t in stats and stats[t][1] == 0 and stats[t][0] == rows for t, rows in expected.items())
+    return matched
+
+
+def restored_counts(params: Mapping[str, Any], name: str, expected: Mapping[Table, int],
+                    settle: float = 5.0) -> Tuple[Dict[Table, int], int, int]:
     """Exact row counts of a database that was just restored into fresh, empty tables.
 
     The server's own statistics count every row COPY inserted (``n_tup_ins``; a restore never
     updates or deletes, and a COPY that was rolled back leaves ``n_live_tup`` below ``n_tup_ins``,
-    so only tables where both agree qualify). Tables whose statistics already equal the manifest are taken from
-    them (waiting up to ``settle`` seconds for the restore's sessions to report); every other
-    table is counted with ``count(*)``, so a difference is always confirmed by a real count.
-    Returns ``(counts, number of tables counted with count(*))``.
+    so only tables where both agree qualify). Tables whose statistics equal the manifest are taken
+    from them (waiting, with common.waiting, up to ``settle`` seconds for the restore's sessions to
+    report); every other table is counted with ``count(*)``, so a difference is always confirmed
+    by a real count. Partitioned and inheritance parents are counted at once: their statistics
+    never hold their children's rows. Returns ``(counts, tables counted with count(*), parents)``.
     """
-    from psycopg2 import sql
-
     conn = connect(params, name, read_only=True)
     try:
         with conn.cursor() as cur:
             cur.execute(USER_TABLES_SQL)
-            tables = ["%s.%s" % (schema, table) for schema, table, _estimate in cur.fetchall()]
-            deadline = time.monotonic() + settle
-            while True:
+            listed = cur.fetchall()
+            tables = [(schema, table) for schema, table, _estimate, _parent in listed]
+            parents = [(schema, table) for schema, table, _estimate, parent in listed if parent]
+            counts = {table: count_rows(cur, table) for table in parents}
+            wanted = {t: int(expected[t]) for t in tables if t not in counts and t in expected}
+
+            def read_stats() -> Dict[Table, Tuple[int, int]]:
                 cur.execute("SELECT pg_stat_clear_snapshot()")
                 cur.execute(RESTORED_STATS_SQL)
-                stats = {"%s.%s" % (schema, table): (int(ins), int(changed))
-                         for schema, table, ins, changed in cur.fetchall()}
-                matched = {t: stats[t][0] for t in tables
-                           if t in stats and stats[t][1] == 0 and t in expected and stats[t][0] == int(expected[t])}
-                if len(matched) == len(tables) or time.monotonic() >= deadline:
-                    break
-                time.sleep(0.2)
-            counts = dict(matched)
+                return {(schema, table): (int(ins), int(changed)) for schema, table, ins, changed in cur.fetchall()}
+
+            stats = waiting.wait_for(read_stats, stats_match(wanted), timeout=settle if wanted else 0,
+                                     interval=0.2).value or {}
+            matched = {t: rows for t, rows in wanted.items()
+                       if t in stats and stats[t][1] == 0 and stats[t][0] == rows}
+            counts.update(matched)
             for table in tables:
                 if table not in counts:
-                    schema, rel = table.split(".", 1)
-                    cur.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema),
-                                                                             sql.Identifier(rel)))
-                    counts[table] = int(cur.fetchone()[0])
-        return counts, len(tables) - len(matched)
+                    counts[table] = count_rows(cur, table)
+        return counts, len(tables) - len(matched), len(parents)
     finally:
         conn.close()
 

@@ -24,6 +24,9 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import compress_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import database_runner
+from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_runner
+from ansible_collections.runbook.ops.plugins.module_utils.backup import settings_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import tool_runner
 
 
@@ -106,9 +109,12 @@ def dump_argv(pg_dump: str, params: Mapping[str, Any], database: str, fmt: str, 
 def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: str, fmt: str,
                compression: str, jobs: int = 2, exact_counts: bool = True,
                pg_dump_path: Optional[str] = None, extra_args: Sequence[str] = (),
-               now: Optional[datetime.datetime] = None) -> Dict[str, Any]:
+               now: Optional[datetime.datetime] = None,
+               globals_options: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
     """Take one backup and write its manifest last. Returns the manifest plus paths.
 
+    With ``globals_options`` (``{"passwords", "pg_dumpall_path"}``) the cluster's globals are
+    written beside it (globals_runner.py) and recorded in the manifest with their checksum.
     On failure nothing is left behind but earlier backups, and BackupError is raised.
     """
     pg_dump = tool_runner.find_pg_binary("pg_dump", pg_dump_path)
@@ -133,6 +139,7 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
             cur.execute("SET LOCAL max_parallel_workers_per_gather = 0")
             cur.execute("SELECT pg_export_snapshot(), current_setting('server_version')")
             snapshot, server_version = cur.fetchone()
+        properties = settings_runner.read_properties(conn, database)
         version = tool_runner.tool_version(pg_dump)
         # The row counts run in this session (the exported snapshot) while pg_dump streams.
         counter = tool_runner.Background(database_runner.row_counts, conn, exact_counts)
@@ -172,29 +179,33 @@ def run_backup(params: Mapping[str, Any], backup_dir: str, kind: str, database: 
             conn.close()
         except Exception:  # pylint: disable=broad-except
             pass
-    finished = catalog_runner.utcnow()
-    manifest = catalog_plan.build_manifest(
+    fields = dict(
         kind=kind, database=database, name=name, format=fmt, compression=compression,
         server_version=server_version, pg_dump_version=version, size=size, sha256=digest, files=files,
-        started=catalog_plan.iso(started), finished=catalog_plan.iso(finished),
-        duration_seconds=round(time.monotonic() - monotonic, 3),
-        row_counts=counts, row_count_method="exact" if exact_counts else "estimate",
+        started=catalog_plan.iso(started),
+        tables=catalog_plan.tables_field(counts), row_count_method="exact" if exact_counts else "estimate",
+        database_properties=properties,
     )
     try:
         os.rename(partial, final)
         fsync_dir(os.path.dirname(final))
+        if globals_options is not None:
+            fields["globals"] = globals_runner.dump_globals(params, database, final, **globals_options)
+        manifest = catalog_plan.build_manifest(finished=catalog_plan.iso(catalog_runner.utcnow()),
+                                               duration_seconds=round(time.monotonic() - monotonic, 3), **fields)
         catalog_runner.atomic_write_json(mpath, manifest)
     except OSError as exc:
-        catalog_runner.remove_path(mpath)
-        catalog_runner.remove_path(final)
-        catalog_runner.remove_path(partial)
+        _remove_all(final, partial, mpath)
         raise catalog_runner.io_error("finishing backup", final, exc)
     except BaseException:
-        catalog_runner.remove_path(mpath)
-        catalog_runner.remove_path(final)
-        catalog_runner.remove_path(partial)
+        _remove_all(final, partial, mpath)
         raise
     return {"path": final, "manifest_path": mpath, "name": name, "manifest": manifest}
+
+
+def _remove_all(final: str, partial: str, mpath: str) -> None:
+    for path in (mpath, globals_plan.globals_path(final), final, partial):
+        catalog_runner.remove_path(path)
 
 
 def run(module) -> None:
@@ -222,7 +233,10 @@ def run(module) -> None:
         module.exit_json(changed=True, path=path, manifest_path=catalog_plan.manifest_path(path), name=rel, **result)
     try:
         done = run_backup(params, params["backup_dir"], kind, database, fmt, compression, jobs=params["jobs"],
-                          exact_counts=params["exact_counts"], pg_dump_path=params["pg_dump_path"])
+                          exact_counts=params["exact_counts"], pg_dump_path=params["pg_dump_path"],
+                          globals_options=dict(passwords=params["globals_passwords"],
+                                               pg_dumpall_path=params["pg_dumpall_path"])
+                          if params["globals"] else None)
     except catalog_plan.BackupError as exc:
         module.fail_json(msg="backup of %s failed: %s" % (database, exc))
     except OSError as exc:
@@ -232,7 +246,7 @@ def run(module) -> None:
     manifest = done["manifest"]
     labels = dict(database=database, kind=kind)
     message = "wrote %s (%d bytes, %d tables) in %.1fs" % (
-        done["path"], manifest["size"], len(manifest["row_counts"] or {}), manifest["duration_seconds"])
+        done["path"], manifest["size"], catalog_plan.table_count(manifest), manifest["duration_seconds"])
     metrics = {
         metric_key("backup_size_bytes", **labels): float(manifest["size"]),
         metric_key("backup_duration_seconds", **labels): float(manifest["duration_seconds"]),

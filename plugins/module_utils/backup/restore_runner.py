@@ -21,7 +21,10 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_
 from ansible_collections.runbook.ops.plugins.module_utils.backup import offload_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import compress_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import database_runner
+from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import restore_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import settings_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import settings_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import tool_runner
 
 
@@ -72,11 +75,12 @@ def prepare_source(archive: str, manifest: Mapping[str, Any],
 
 
 def restore_new_database(params: Mapping[str, Any], maint, source: str, name: str, create: bool = True,
-                         jobs: int = 2, pg_restore_path: Optional[str] = None, no_owner: bool = False) -> float:
-    """Create ``name`` (unless ``create`` is false) and pg_restore ``source`` into it; drop it
-    again on failure."""
+                         jobs: int = 2, pg_restore_path: Optional[str] = None, no_owner: bool = False,
+                         properties: Optional[Mapping[str, Any]] = None) -> float:
+    """Create ``name`` (unless ``create`` is false; with the backup's encoding, collation and ctype
+    from ``properties``) and pg_restore ``source`` into it; drop it again on failure."""
     if create:
-        database_runner.create_database(maint, name)
+        database_runner.create_database(maint, name, settings_plan.create_options(properties))
     try:
         return restore_archive(params, source, name, jobs=jobs, pg_restore_path=pg_restore_path, no_owner=no_owner)
     except BaseException:
@@ -159,6 +163,9 @@ def _run(module, params, state):
         if plan["refused"]:
             maint.close()
             module.fail_json(msg=plan["refused"], plan=plan["steps"])
+        roles = _globals(params, maint, archive, manifest, check_mode=True)
+        if roles is not None:
+            plan["steps"].insert(0, "create the missing roles: %s" % (", ".join(roles["create"]) or "none"))
         if module.check_mode:
             maint.close()
             checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive}),
@@ -176,6 +183,9 @@ def _run(module, params, state):
     except postgres_client.DatabaseError as exc:
         module.fail_json(msg="restore into %s failed: %s" % (target, postgres_client.error_message(
             exc, params["login_password"])))
+    except Exception as exc:  # pylint: disable=broad-except  # never a traceback; _execute cleaned up
+        module.fail_json(msg="restore into %s failed: %s" % (target, database_runner.scrub(
+            str(exc), [params["login_password"]])))
     finally:
         try:
             maint.close()
@@ -201,41 +211,104 @@ def _row_counts(params, into, manifest, prefix):
     """The row-count check of the restored database ``into``."""
     exact = manifest.get("row_count_method") == "exact"
     if exact:
-        counts, scanned = database_runner.restored_counts(params, into, manifest.get("row_counts") or {})
+        counts, scanned, parents = database_runner.restored_counts(params, into, catalog_plan.expected_counts(manifest))
     else:
-        counts, scanned = database_runner.counts_of(params, into, exact=False), 0
+        counts, scanned, parents = database_runner.counts_of(params, into, exact=False), 0, 0
     status, message, value = catalog_plan.row_count_check(params["target"], manifest, counts)
     if exact:
-        message += " (%d of %d tables from the server's insert statistics, %d counted with count(*))" % (
-            len(counts) - scanned, len(counts), scanned)
+        message += " (%d of %d tables from the server's insert statistics, %d counted with count(*): " \
+                   "%d parents counted directly)" % (len(counts) - scanned, len(counts), scanned, parents)
     return check(prefix + ".row_counts", status, message, value=value)
 
 
+def _settings(params, maint, into, manifest, prefix, before):
+    """Put the database's own settings back; a warning check for what could not be."""
+    props = manifest.get("database_properties")
+    if not props:
+        return check(prefix + ".database_settings", "warning",
+                     "the manifest records no database settings (a backup taken before they were recorded): "
+                     "owner, ACL, comment and ALTER DATABASE settings were not restored")
+    done = settings_runner.apply_properties(maint, into, props, no_owner=params["no_owner"])
+    problems = list(done["skipped"])
+    if before is not None:
+        problems += settings_plan.locale_differences(props, before)
+    if problems:
+        return check(prefix + ".database_settings", "warning", "database settings restored but: %s"
+                     % "; ".join(problems), value={"skipped": problems})
+    return check(prefix + ".database_settings", "ok", "owner, ACL, comment, %s and settings restored (%d steps)" % (
+        "collation" if before is None else "the existing database's collation kept", done["applied"]),
+        value={"steps": done["applied"]})
+
+
 def _execute(params, maint, archive, source, manifest, plan, checks):
+    """Restore along ``plan``. Whatever fails after something was created removes it again: a
+    database this task created is dropped, an existing empty target is made empty again (dropped
+    and created anew with its own settings), a half-done swap is renamed back."""
     target = params["target"]
     prefix = "restore.%s" % target
     into = plan["restore_into"]
+    props = manifest.get("database_properties")
     done = []
+    before = None if plan["create"] else settings_runner.read_properties(maint, into)
     if plan["drop_first"]:
         database_runner.drop_database(maint, target, force=True)
         done.append("dropped %s" % target)
-    seconds = restore_new_database(params, maint, source, into, create=plan["create"], jobs=params["jobs"],
-                                   pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
-    done.append("restored %s into %s in %.1fs" % (archive, into, seconds))
-    metrics = {metric_key("backup_restore_seconds", database=target): round(seconds, 3)}
-    checks.append(check(prefix + ".pg_restore", "ok", "restored into %s in %.1fs" % (into, seconds),
-                        value=round(seconds, 3)))
-    checks.append(_row_counts(params, into, manifest, prefix))
-    extra = {"restored_database": into}
-    if params["swap"]:
-        extra.update(_swap(params, maint, plan, checks, done, checks[-1]["status"] == "ok"))
+    swap_state = {"renamed_old": False, "roles": []}
+    try:
+        roles = _globals(params, maint, archive, manifest)
+        if roles is not None:
+            swap_state["roles"] = roles["create"]
+            done.append("created roles: %s" % (", ".join(roles["create"]) or "none missing"))
+            checks.append(check(prefix + ".globals", "warning" if roles["skipped"] else "ok", "; ".join(
+                ["created %d missing role(s)%s" % (len(roles["create"]), (": " + ", ".join(roles["create"]))
+                                                   if roles["create"] else "")] + roles["skipped"]),
+                value={"created": roles["create"]}))
+        seconds = restore_new_database(params, maint, source, into, create=plan["create"], jobs=params["jobs"],
+                                       pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"],
+                                       properties=props)
+        done.append("restored %s into %s in %.1fs" % (archive, into, seconds))
+        metrics = {metric_key("backup_restore_seconds", database=target): round(seconds, 3)}
+        checks.append(check(prefix + ".pg_restore", "ok", "restored into %s in %.1fs" % (into, seconds),
+                            value=round(seconds, 3)))
+        checks.append(_settings(params, maint, into, manifest, prefix, before))
+        checks.append(_row_counts(params, into, manifest, prefix))
+        extra = {"restored_database": into}
+        if params["swap"]:
+            extra.update(_swap(params, maint, plan, checks, done, checks[-1]["status"] == "ok", swap_state))
+    except BaseException:
+        _undo(params, maint, plan, into, before, swap_state)
+        raise
     result = build(checks, metrics, "restore")
     result["plan"] = done
     result.update(extra)
     return result
 
 
-def _swap(params, maint, plan, checks, done, counts_ok):
+def _undo(params, maint, plan, into, before, swap_state):
+    """Remove what a failed restore made (best effort: the first error is the one reported)."""
+    try:
+        if swap_state["renamed_old"]:
+            database_runner.terminate_connections(maint, params["target"])
+            database_runner.rename_database(maint, plan["rename_old_to"], params["target"])
+        database_runner.drop_database(maint, into, force=True)
+        if before is not None:
+            database_runner.create_database(maint, into, settings_plan.create_options(before))
+            settings_runner.apply_properties(maint, into, before)
+    except Exception:  # pylint: disable=broad-except
+        pass
+    globals_runner.drop_roles(maint, swap_state["roles"])
+
+
+def _globals(params, maint, archive, manifest, check_mode=False):
+    """With restore_globals: the roles of the backup's globals file that this server lacks,
+    created (or, in check mode, listed); None without it."""
+    if not params["restore_globals"]:
+        return None
+    text = globals_runner.read_verified(archive, manifest)
+    return globals_runner.create_missing_roles(maint, text, check_mode=check_mode)
+
+
+def _swap(params, maint, plan, checks, done, counts_ok, state):
     """Rename the restored database to the target (the old one kept under its ``_before_`` name)."""
     target, into = params["target"], plan["restore_into"]
     prefix = "restore.%s" % target
@@ -250,12 +323,13 @@ def _swap(params, maint, plan, checks, done, counts_ok):
             database_runner.terminate_connections(maint, target)
         try:
             database_runner.rename_database(maint, target, plan["rename_old_to"])
-        except postgres_client.DatabaseError as exc:
-            raise catalog_plan.BackupError("renaming %s to %s failed (%s); the restored data is in %s" % (
-                target, plan["rename_old_to"], postgres_client.error_message(exc), into))
+        except catalog_plan.BackupError as exc:
+            raise catalog_plan.BackupError("%s; %s is unchanged and the restored %s is removed" % (exc, target, into))
+        state["renamed_old"] = True
         done.append("renamed %s to %s" % (target, plan["rename_old_to"]))
         extra["previous_database"] = plan["rename_old_to"]
     database_runner.rename_database(maint, into, target)
+    state["renamed_old"] = False
     done.append("renamed %s to %s" % (into, target))
     extra["restored_database"] = target
     checks.append(check(prefix + ".swap", "ok", "; ".join(done[1:]), value={"previous": plan["rename_old_to"]}))

@@ -194,7 +194,7 @@ def test_restore_stops_the_writers_restores_verifies_and_starts_them(postgres, s
     restored = _counts(postgres, window["target"])
     assert restored == _counts(postgres, source["name"])
     assert restored["public.filings"] == 2000
-    assert {t: int(n) for t, n in source["manifest"]["row_counts"].items()} == restored
+    assert {"%s.%s" % (t["schema"], t["table"]): t["rows"] for t in source["manifest"]["tables"]} == restored
 
 
 def test_restore_of_a_directory_backup(postgres, source, directory_backup, window):

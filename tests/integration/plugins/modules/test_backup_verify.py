@@ -147,8 +147,9 @@ def test_only_corrupt_backups_no_restore(postgres, source, fresh, tmp_path):
 
 
 def test_row_count_mismatch_and_failing_smoke_query(postgres, source, fresh, tmp_path):
-    counts = dict(fresh["manifest"]["row_counts"], **{"public.docs": 5})
-    _copy(fresh, tmp_path, manifest_change={"row_counts": counts})
+    tables = [dict(t, rows=5) if (t["schema"], t["table"]) == ("public", "docs") else t
+              for t in fresh["manifest"]["tables"]]
+    _copy(fresh, tmp_path, manifest_change={"tables": tables})
     result = _verify(postgres, tmp_path, test_restore=True, smoke_queries=["SELECT * FROM no_such_table"])
     checks = {c["name"]: c for c in result["checks"]}
     prefix = "backup.%s" % source

@@ -221,7 +221,7 @@ def test_swap_in_by_rename(postgres, backups, targets):
 def test_row_count_mismatch_is_critical_and_blocks_swap(postgres, backups, targets, tmp_path):
     archive = _copy_backup(backups["zstd"], tmp_path)
     manifest = json.loads(open(archive + ".manifest.json").read())
-    manifest["row_counts"]["public.filings"] = 1999
+    next(t for t in manifest["tables"] if (t["schema"], t["table"]) == ("public", "filings"))["rows"] = 1999
     catalog_runner.atomic_write_json(archive + ".manifest.json", manifest)
     target = targets()
     create_db(postgres, target, "CREATE TABLE old_data (x int);")

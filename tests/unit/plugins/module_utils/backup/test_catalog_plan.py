@@ -146,3 +146,34 @@ def test_resolve_backup():
     assert catalog_plan.resolve_backup("/b/x.dump.zst") == ("/b/x.dump.zst", "/b/x.dump.zst.manifest.json")
     assert catalog_plan.resolve_backup("/b/x.dir/") == ("/b/x.dir", "/b/x.dir.manifest.json")
     assert catalog_plan.resolve_backup("/b/x.dump.manifest.json") == ("/b/x.dump", "/b/x.dump.manifest.json")
+
+
+def test_tables_keep_schema_and_table_apart():
+    counts = {("a", "b.c"): 1, ("a.b", "c"): 2}
+    manifest = sample_manifest(NOW, row_counts=None, tables=catalog_plan.tables_field(counts))
+    catalog_plan.validate_manifest(manifest)
+    assert manifest["tables"] == [{"schema": "a", "table": "b.c", "rows": 1}, {"schema": "a.b", "table": "c", "rows": 2}]
+    assert catalog_plan.expected_counts(manifest) == counts
+    assert catalog_plan.row_count_check("db", manifest, counts)[0] == "ok"
+    status, message, _value = catalog_plan.row_count_check("db", manifest, {("a", "b.c"): 1, ("a.b", "c"): 3})
+    assert status == "critical" and message.endswith('"a.b".c has 3 rows, manifest says 2')
+    assert catalog_plan.table_count(manifest) == 2
+
+
+def test_old_manifest_compared_in_its_own_keys():
+    manifest = sample_manifest(NOW, row_counts={"public.t": 3, "a.b.c": 1})
+    assert catalog_plan.expected_counts(manifest) == {("public", "t"): 3, ("a", "b.c"): 1}
+    assert catalog_plan.row_count_check("db", manifest, {("public", "t"): 3, ("a.b", "c"): 1})[0] == "ok"
+
+
+@pytest.mark.parametrize("name, shown", [("t", "t"), ("Odd Name", '"Odd Name"'), ('a"b', '"a""b"'),
+                                         ("b.c", '"b.c"'), ("x$1", "x$1"), ("1x", '"1x"')])
+def test_quote_ident(name, shown):
+    assert catalog_plan.quote_ident(name) == shown
+
+
+@pytest.mark.parametrize("change", [{"tables": {"a": 1}}, {"tables": [{"schema": "a", "table": "b"}]},
+                                    {"database_properties": []}, {"globals": "x"}])
+def test_validate_manifest_new_fields(change):
+    with pytest.raises(catalog_plan.BackupError):
+        catalog_plan.validate_manifest(sample_manifest(NOW, **change))

@@ -86,3 +86,15 @@ def test_list_backups_and_check(tmp_path):
     assert catalog_runner.list_backups(str(tmp_path / "missing")) == []
     catalog_runner.delete_backup(found[0])
     assert not complete.exists() and not os.path.exists(catalog_plan.manifest_path(str(complete)))
+
+
+def test_delete_backup_removes_the_globals_file_and_lists_it_not(tmp_path):
+    kind = tmp_path / "daily"
+    kind.mkdir()
+    archive = kind / "db-20261122T020304Z.dump.zst"
+    for path in (archive, str(archive) + ".manifest.json", str(archive) + ".globals.sql"):
+        open(path, "w").write("x")
+    listed = catalog_runner.list_backups(str(tmp_path))
+    assert [item["name"] for item in listed] == ["daily/db-20261122T020304Z.dump.zst"]
+    catalog_runner.delete_backup(listed[0])
+    assert os.listdir(str(kind)) == []
