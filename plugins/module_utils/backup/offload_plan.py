@@ -15,6 +15,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_plan
 
 
 def join_key(prefix: Optional[str], name: str) -> str:
@@ -32,6 +33,14 @@ def archive_keys(prefix: Optional[str], manifest: Mapping[str, Any]) -> List[Tup
     if catalog_plan.single_file(manifest):
         return [(base, "", manifest["sha256"])]
     return [("%s/%s" % (base, f["path"]), f["path"], f["sha256"]) for f in manifest["files"]]
+
+
+def globals_key(prefix: Optional[str], manifest: Mapping[str, Any]) -> Optional[Tuple[str, str]]:
+    """``(key, sha256)`` of a backup's globals file on S3 (``<name>.globals.sql``), None without one."""
+    info = manifest.get("globals")
+    if not info:
+        return None
+    return globals_plan.globals_path(join_key(prefix, manifest["name"])), info.get("sha256")
 
 
 def same_backup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -67,6 +76,8 @@ def catalog_from_keys(objects: Iterable[Mapping[str, Any]], prefix: Optional[str
         kind, fname = parts[0], parts[1]
         is_manifest = len(parts) == 2 and fname.endswith(catalog_plan.MANIFEST_SUFFIX)
         backup = fname[:-len(catalog_plan.MANIFEST_SUFFIX)] if is_manifest else fname
+        if len(parts) == 2 and fname.endswith(globals_plan.GLOBALS_SUFFIX):
+            backup = fname[:-len(globals_plan.GLOBALS_SUFFIX)]  # a data key of its backup: deleted with it
         parsed = catalog_plan.parse_backup_name(backup)
         if parsed is None or (database and parsed["database"] != database):
             continue

@@ -21,6 +21,7 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
+from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import offload_plan
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3_client
@@ -141,6 +142,11 @@ def fetch_backup(s3, bucket: str, prefix: Optional[str], name: str, backup_dir: 
         raise s3_client.S3Error("cannot create %s: %s" % (os.path.dirname(dest), exc.strerror or exc))
     catalog_runner.remove_path(mpath)
     result["bytes"] = _download_data(s3, bucket, data, dest, catalog_plan.single_file(manifest), secrets, concurrency)
+    extra = offload_plan.globals_key(prefix, manifest)
+    if extra:
+        result["keys"].insert(-1, extra[0])
+        result["bytes"] += s3_client.download_file(s3, bucket, extra[0], globals_plan.globals_path(dest), extra[1],
+                                                   secrets, concurrency=concurrency)[1]
     try:
         catalog_runner.atomic_write_json(mpath, manifest)
     except OSError as exc:
@@ -181,7 +187,8 @@ def upload_backup(s3, params: Mapping[str, Any], check_mode: bool, secrets: List
     bucket, prefix = params["bucket"], params["prefix"]
     data = offload_plan.archive_keys(prefix, manifest)
     mkey = offload_plan.manifest_key(prefix, manifest["name"])
-    out = {"changed": False, "keys": [k for k, _p, _s in data] + [mkey], "path": archive,
+    extra = offload_plan.globals_key(prefix, manifest)
+    out = {"changed": False, "keys": [k for k, _p, _s in data] + ([extra[0]] if extra else []) + [mkey], "path": archive,
            "manifest_path": catalog_plan.manifest_path(archive), "bytes": None}
     remote = s3_client.get_bytes(s3, bucket, mkey, secrets=secrets)
     if remote is not None:
@@ -205,6 +212,10 @@ def upload_backup(s3, params: Mapping[str, Any], check_mode: bool, secrets: List
                                      part_size=params["part_size_mb"] * MIB, concurrency=params["concurrency"],
                                      metadata={"sha256": digest}, secrets=secrets, **storage)
         total += done["size"]
+    extra = offload_plan.globals_key(prefix, manifest)
+    if extra:  # the globals file beside the backup, before the manifest too
+        total += s3_client.upload_file(s3, bucket, extra[0], globals_plan.globals_path(archive),
+                                       metadata={"sha256": extra[1]}, secrets=secrets, **storage)["size"]
     body = json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8")
     s3_client.put_bytes(s3, bucket, mkey, body, content_type="application/json", secrets=secrets, **storage)
     seconds = time.monotonic() - started

@@ -19,7 +19,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_
 def real_backup(postgres, tmp_path_factory):
     name = create_db(postgres, unique("ret"), "CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100);")
     base = tmp_path_factory.mktemp("src")
-    made = run_module("pg_backup", dict(postgres.dsn(database=name), backup_dir=str(base)))
+    made = run_module("pg_backup", dict(postgres.dsn(database=name), backup_dir=str(base), globals=False))
     yield made
     drop_db(postgres, name)
 

@@ -95,6 +95,7 @@ def test_directory_backup_with_test_restore(postgres, source, tmp_path):
     assert checks[prefix + ".smoke.1"]["value"] == "2000"
     assert _scratch_dbs(postgres, source) == []
     assert sorted(os.listdir(tmp_path / "daily")) == [os.path.basename(made["path"]),
+                                                      os.path.basename(made["path"]) + ".globals.sql",
                                                       os.path.basename(made["manifest_path"])]
 
 

@@ -49,7 +49,8 @@ def test_custom_zstd_backup_writes_archive_then_manifest(postgres, source, tmp_p
     path, mpath = result["path"], result["manifest_path"]
     assert path.startswith(str(tmp_path / "daily" / source)) and path.endswith(".dump.zst")
     assert mpath == path + ".manifest.json"
-    assert _entries(tmp_path / "daily") == sorted([os.path.basename(path), os.path.basename(mpath)])
+    assert _entries(tmp_path / "daily") == sorted([os.path.basename(path), os.path.basename(mpath),
+                                                   os.path.basename(path) + ".globals.sql"])
     manifest = json.loads(open(mpath).read())
     assert manifest == result["manifest"]
     digest, size = catalog_runner.sha256_file(path)
@@ -132,7 +133,8 @@ def _earlier_backup(postgres, source, backup_dir):
 
 def _assert_untouched(earlier, backup_dir):
     assert _entries(backup_dir / "daily") == sorted(
-        [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"])])
+        [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"]),
+         os.path.basename(earlier["path"]) + ".globals.sql"])
     assert catalog_runner.verify_archive(earlier["path"], catalog_runner.load_manifest(earlier["manifest_path"]))[0]
 
 
@@ -214,7 +216,8 @@ def test_disk_fills_up(postgres, tmp_path, tiny_disk, fmt, rows, step):
         assert "no space left on device" in failed.value.result["msg"]
         assert step in failed.value.result["msg"]
         assert _entries(disk / "daily") == sorted(
-            [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"])])
+            [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"]),
+             os.path.basename(earlier["path"]) + ".globals.sql"])
         assert catalog_runner.verify_archive(earlier["path"], catalog_runner.load_manifest(earlier["manifest_path"]))[0]
     finally:
         drop_db(postgres, small)

@@ -28,9 +28,9 @@ def big_backup(postgres, tmp_path_factory):
     base = tmp_path_factory.mktemp("s3src")
     made = {
         "custom": run_module("pg_backup", dict(postgres.dsn(database=name), backup_dir=str(base),
-                                               compression="none")),
+                                               compression="none", globals=False)),
         "directory": run_module("pg_backup", dict(postgres.dsn(database=name), backup_dir=str(base),
-                                                  kind="weekly", format="directory")),
+                                                  kind="weekly", format="directory", globals=False)),
     }
     assert made["custom"]["manifest"]["size"] > 11 * 1024 * 1024
     yield made
