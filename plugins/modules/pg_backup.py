@@ -25,9 +25,9 @@ description:
     C(dump) or C(dir)) and then, last and by atomic rename, the manifest
     C(<archive>.manifest.json) (database, server and pg_dump versions, format, compression, size,
     sha256 or per-file checksums, start, end, duration, per-table row counts with schema and table
-    apart, kind, and the database's own settings: owner, encoding, collation and ctype, ACL,
+    apart, kind, and the database's own settings - owner, encoding, collation and ctype, ACL,
     comment, connection limit, C(ALTER DATABASE ... SET) and C(ALTER ROLE ... IN DATABASE ... SET)
-    settings, which C(pg_restore) without C(-C) leaves out and M(runbook.ops.pg_restore) puts back).
+    settings, which C(pg_restore) without C(-C) leaves out and M(runbook.ops.pg_restore) puts back.
     The manifest is the completion marker.
   - With O(globals) (the default), the cluster's roles, memberships and role settings are written
     beside the archive by C(pg_dumpall --globals-only) as C(<archive>.globals.sql) (mode 0600, no
@@ -93,7 +93,7 @@ options:
     default: true
   globals_passwords:
     description:
-      - Include the roles' password hashes in the globals file. They are secrets: by default the file
+      - Include the roles' password hashes in the globals file. They are secrets, so by default the file
         is written with C(--no-role-passwords), and restored roles get no password.
     type: bool
     default: false

