@@ -108,7 +108,7 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Checks that pg_dump exists and the database answers, and returns the name the backup would have; writes nothing.
+    details: Checks that pg_dump (and, with O(globals), pg_dumpall) exists and the database answers, and returns the name the backup would have; writes nothing.
   diff_mode:
     support: none
   action_group:

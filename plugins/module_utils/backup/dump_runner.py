@@ -224,6 +224,8 @@ def run(module) -> None:
     if module.check_mode:
         try:
             tool_runner.find_pg_binary("pg_dump", params["pg_dump_path"])
+            if params["globals"]:
+                tool_runner.find_pg_binary("pg_dumpall", params["pg_dumpall_path"])
             database_runner.connect(params, database, read_only=True).close()
         except catalog_plan.BackupError as exc:
             module.fail_json(msg=str(exc))

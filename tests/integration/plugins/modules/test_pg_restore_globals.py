@@ -165,3 +165,12 @@ def test_globals_travel_to_s3_and_back_and_are_deleted_with_their_backup(s3_serv
     offload_runner.delete_backup(client, bucket, entries[0])
     left = client.list_objects_v2(Bucket=bucket).get("Contents", [])
     assert left == [], [o["Key"] for o in left]
+
+
+def test_check_mode_needs_pg_dumpall_only_with_globals(postgres, owned, tmp_path):
+    args = dict(postgres.dsn(database=owned["name"]), backup_dir=str(tmp_path), pg_dumpall_path="/nonexistent/pg_dumpall")
+    with pytest.raises(ModuleFailed) as failed:
+        run_module("pg_backup", args, check_mode=True)
+    assert "pg_dumpall /nonexistent/pg_dumpall does not exist" in failed.value.result["msg"]
+    assert run_module("pg_backup", dict(args, globals=False), check_mode=True)["changed"] is True
+    assert not os.listdir(str(tmp_path))
