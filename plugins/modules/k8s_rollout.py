@@ -146,10 +146,13 @@ attributes:
     support: full
     membership: [runbook.ops.kubernetes]
 notes:
-  - An API server that does not answer is a critical C(k8s.api) check (P0); a missing Deployment a critical
-    C(rollout.<name>.deployment) check (P0); a 401 or 403 answer a critical C(k8s.api) check. None of them fails
-    the task. Invalid options, an unknown container, a revision that does not exist and a patch the API server
-    rejects as invalid (400, 422) do.
+  - A rollout that could not be carried out fails the task, and the failed result keeps C(status), C(checks),
+    C(metrics) and C(summary) - an API server that does not answer (critical C(k8s.api) check, P0), a missing
+    Deployment (critical C(rollout.<name>.deployment) check, P0), a 401 or 403 answer (critical C(k8s.api) check),
+    a paused Deployment or a refused change (in check mode, a refused dry run). So do invalid options, an unknown
+    container, a revision that does not exist and a patch the API server rejects as invalid (400, 422).
+  - A change that was made and then failed its wait or its gate does not fail the task - it is a critical
+    C(rollout.<name>.deploy) check (undone or not), for the health gate to judge.
   - The automatic undo restores the revision that was current before this task, not the one before that, so it
     also undoes an O(state=rolled_back) that failed.
 seealso:
