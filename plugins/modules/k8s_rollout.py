@@ -98,12 +98,13 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for the rollout (and again for an automatic undo).
+      - Seconds to wait for the rollout (and again for an automatic undo); more than 0, at most 3600.
+      - The wait ends early, failing the task, when the task that started the module is killed.
     type: float
     default: 300
   wait_sleep:
     description:
-      - Seconds between two reads of the Deployment while waiting.
+      - Seconds between two reads of the Deployment while waiting; more than 0, at most 3600.
     type: float
     default: 2
   http_gate:
@@ -122,12 +123,12 @@ options:
         required: true
       timeout:
         description:
-          - Seconds the endpoints have to pass, probed again every O(http_gate.interval).
+          - Seconds the endpoints have to pass, probed again every O(http_gate.interval); at most 3600.
         type: float
         default: 60
       interval:
         description:
-          - Seconds between two rounds of probes.
+          - Seconds between two rounds of probes; at most 3600.
         type: float
         default: 2
   rollback:

@@ -63,7 +63,8 @@ options:
   grace_seconds:
     description:
       - Seconds to wait after the cancel before terminating; also how long pg_terminate_backend waits for
-        the backend to exit.
+        the backend to exit. At least 0, at most 3600; the wait ends early, failing the task, when the task
+        that started the module is killed.
     type: float
     default: 5
   terminate:

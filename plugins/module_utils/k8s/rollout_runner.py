@@ -9,8 +9,9 @@ result of the shared schema plus ``changed``, ``plan``, ``revision``, ``rolled_b
 ``revisions``, ``rollout``, ``diff`` and ``failed``: true when the rollout could not be
 carried out (the API server unreachable or refusing, the Deployment missing or paused, the
 change refused), which ``run`` turns into a failed task keeping the schema. A change that
-was made and then failed its wait or gate is a critical check of a successful result. Both waits (the rollout, the HTTP gate) run on
-``common.waiting.wait_for`` and are bounded by their timeouts.
+was made and then failed its wait or gate is a critical check of a successful result.
+Both waits (the rollout, the HTTP gate) run on ``common.waiting.wait_for``, are bounded by their timeouts (at most
+``lifeline.MAX_WAIT_SECONDS``) and end when the task is killed (``common.lifeline``).
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -24,6 +25,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -318,8 +320,10 @@ def run(module: Any) -> None:
     except K8sConfigError as exc:
         module.fail_json(msg=str(exc))
     try:
-        result = run_rollout(api, params, check_mode=module.check_mode)
+        result = run_rollout(api, params, check_mode=module.check_mode, sleep=lifeline.guarded())
     except rollout_plan.K8sRolloutError as exc:
+        module.fail_json(msg="deployment %s/%s: %s" % (params["namespace"], params["name"], exc))
+    except lifeline.TaskGone as exc:
         module.fail_json(msg="deployment %s/%s: %s" % (params["namespace"], params["name"], exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
         module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),

@@ -22,6 +22,7 @@ try:
 except ImportError:  # pragma: no cover - reported by the modules with missing_required_lib
     psycopg2 = None
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
 from ansible_collections.runbook.ops.plugins.module_utils.common.retry import backoff_delays
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, catalog_runner, client, maintenance_plan
 
@@ -206,10 +207,13 @@ def run(module: Any) -> None:
             module.fail_json(msg=res["summary"], changed=False, **res)
         if module.check_mode:
             module.exit_json(changed=False, **maintenance_plan.plan_result(planned, database))
-        done = execute_plan(
-            conn, planned, lock_timeout=params["lock_timeout"], statement_timeout=params["statement_timeout"],
-            attempts=params["lock_retries"], backoff=params["retry_backoff"],
-            drop_leftovers="drop_invalid_indexes" in cfg["operations"])
+        try:
+            done = execute_plan(
+                conn, planned, lock_timeout=params["lock_timeout"], statement_timeout=params["statement_timeout"],
+                attempts=params["lock_retries"], backoff=params["retry_backoff"],
+                drop_leftovers="drop_invalid_indexes" in cfg["operations"], sleep=lifeline.guarded())
+        except lifeline.TaskGone as exc:
+            module.fail_json(msg=str(exc), changed=True)
     finally:
         if not conn.closed:
             conn.close()

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Sequence
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down
-from ansible_collections.runbook.ops.plugins.module_utils.common import waiting
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline, waiting
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, client, sessions_plan
 
 SESSIONS_SQL = """
@@ -112,7 +112,9 @@ def run(module: Any) -> None:
                 params["exclude_applications"], params["databases"], own_pid=conn.get_backend_pid())
             if not module.check_mode:
                 found = stop_sessions(conn, found, params["states"], params["grace_seconds"],
-                                      terminate=params["terminate"])
+                                      terminate=params["terminate"], sleep=lifeline.guarded())
+        except lifeline.TaskGone as exc:
+            module.fail_json(msg=str(exc), changed=True)
         except client.DatabaseError as exc:
             message = "reading pg_stat_activity failed: %s" % client.error_message(exc, params.get("login_password"))
             res = build([check("postgres.long_sessions", "critical", message)], {}, subject="pg_terminate")
