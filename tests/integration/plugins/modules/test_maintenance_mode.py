@@ -13,8 +13,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import docker
@@ -59,11 +61,35 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def maintenance_off(stack):
+def maintenance_off(request):
     yield
-    flag = stack["dir"] / "maintenance.on"
+    if "stack" not in request.fixturenames:  # the tests without the demo stack need no Docker
+        return
+    flag = request.getfixturevalue("stack")["dir"] / "maintenance.on"
     if flag.exists():
         flag.unlink()
+
+
+@pytest.fixture()
+def app_url():
+    """A URL that always answers 200 with the application: never the maintenance page."""
+    class App(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            body = b"the application\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
 
 
 def _mm(stack, check_mode=False, diff=False, **args):
@@ -245,16 +271,16 @@ def _module_processes(marker: str):
     return found
 
 
-def test_killed_task_leaves_no_module_process_behind(stack, tmp_path):
-    # A long verification against a URL that never answers as wanted (the app answers 200 while
-    # the flag is written elsewhere); ansible-playbook is killed mid-wait: the module must not
-    # live on until verify_timeout.
+def test_killed_task_leaves_no_module_process_behind(app_url, tmp_path):
+    # A long verification against a URL that never answers as wanted (the app answers 200 and
+    # never the maintenance page); ansible-playbook is killed mid-wait: the module must not live
+    # on until verify_timeout.
     target = tmp_path / "elsewhere"
     local_tmp = tmp_path / "ansible-tmp"
     playbook = tmp_path / "long_verify.yml"
     playbook.write_text(json.dumps([{
         "hosts": "localhost", "gather_facts": False,
-        "tasks": [{"runbook.ops.maintenance_mode": {"state": "on", "path": str(target), "verify_url": stack["url"],
+        "tasks": [{"runbook.ops.maintenance_mode": {"state": "on", "path": str(target), "verify_url": app_url,
                                                     "verify_timeout": 3000}}]}]))
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(local_tmp),
                ANSIBLE_REMOTE_TMP=str(tmp_path / "remote-tmp"), RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"))
