@@ -77,7 +77,8 @@ options:
     description:
       - Certificate files on the managed host (PEM, or a single DER certificate). For a bundle the first
         certificate (the leaf of a full chain) is checked.
-      - A file that cannot be read or holds no certificate fails the task.
+      - A file that is missing, cannot be read or holds no certificate is a critical C(tls.<name>) check (its
+        C(value) has C(source) and C(error) V(unreadable) or V(not_a_certificate)), not a task failure.
     type: list
     elements: dict
     default: []

@@ -186,7 +186,6 @@ def test_matches_the_ssl_module_decoder(pki):
 
 @pytest.mark.parametrize("args, needle", [
     ({}, "give at least one of endpoints or files"),
-    ({"files": [{"name": "gone", "path": "/nonexistent/cert.pem"}]}, "cannot read certificate file /nonexistent/cert.pem"),
     ({"endpoints": [{"name": "nohost"}]}, "endpoint nohost: host is required"),
     ({"endpoints": [{"host": "x", "port": 70000}]}, "port must be 1-65535"),
     ({"warning_days": 5, "critical_days": 10, "endpoints": [{"name": "t", "host": "x"}]},
@@ -199,12 +198,24 @@ def test_bad_parameters_fail_clearly(args, needle):
     assert "Traceback" not in json.dumps(err.value.result)
 
 
-def test_file_without_certificate_fails(tmp_path):
+def test_missing_or_non_certificate_file_is_a_critical_check(tmp_path, pki):
+    # A health condition, as for the other targets: the task succeeds, the check is critical,
+    # and the other files are still judged.
     bogus = tmp_path / "not-a-cert.pem"
     bogus.write_text("hello\n")
-    with pytest.raises(ModuleFailed) as err:
-        run_module("tls_check", {"files": [{"path": str(bogus)}]})
-    assert err.value.result["msg"] == "certificate file %s: no PEM certificate found" % bogus
+    result = run_module("tls_check", {"files": [{"name": "gone", "path": "/nonexistent/cert.pem"},
+                                                {"path": str(bogus)},
+                                                {"name": "good", "path": str(pki["file90"].cert)}]})
+    found = by_name(result)
+    assert result["status"] == "critical" and result["changed"] is False
+    assert found["tls.gone"]["status"] == "critical"
+    assert found["tls.gone"]["message"].startswith("cannot read certificate file /nonexistent/cert.pem")
+    assert found["tls.gone"]["value"] == {"source": "/nonexistent/cert.pem", "error": "unreadable"}
+    assert found["tls.not-a-cert.pem"]["status"] == "critical"
+    assert found["tls.not-a-cert.pem"]["message"] == "certificate file %s: no PEM certificate found" % bogus
+    assert found["tls.not-a-cert.pem"]["value"] == {"source": str(bogus), "error": "not_a_certificate"}
+    assert found["tls.good"]["status"] == "ok"
+    assert "tls.gone" in result["summary"]
 
 
 def test_through_ansible_playbook(tls_server, pki, tmp_path):
