@@ -28,6 +28,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
 )
 from ansible_collections.runbook.ops.plugins.module_utils.docker.gate_runner import Gates
 
+
 # --------------------------------------------------------------------------- #
 # Engine helpers
 # --------------------------------------------------------------------------- #

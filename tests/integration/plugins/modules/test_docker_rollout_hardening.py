@@ -157,8 +157,8 @@ def test_two_operators_one_refuses_and_the_service_stays_consistent(service, dem
     if apart:
         time.sleep(apart)
     second = _playbook(service, "deploy", _deploy_vars(service, "v2"), tag="b")
-    out_first, _ = first.communicate(timeout=300)
-    out_second, _ = second.communicate(timeout=300)
+    out_first = first.communicate(timeout=300)[0]
+    out_second = second.communicate(timeout=300)[0]
     codes = sorted([first.returncode, second.returncode])
     outputs = out_first + out_second
     # One refused cleanly (the engine-held lock); the other deployed.
