@@ -153,10 +153,10 @@ def _start(service: Service, count: int, version: str = "v1") -> None:
 @pytest.mark.parametrize("apart", [0, 10], ids=["at-once", "ten-seconds-apart"])
 def test_two_operators_one_refuses_and_the_service_stays_consistent(service, demo_images, apart):
     _start(service, 4)
-    first = _playbook(service, "deploy", _deploy_vars(service, "v2"), tag="a")
+    first = _playbook(service, "deploy", _deploy_vars(service, "v2", deploy_monitor_seconds=3), tag="a")
     if apart:
         time.sleep(apart)
-    second = _playbook(service, "deploy", _deploy_vars(service, "v2"), tag="b")
+    second = _playbook(service, "deploy", _deploy_vars(service, "v2", deploy_monitor_seconds=3), tag="b")
     out_first = first.communicate(timeout=300)[0]
     out_second = second.communicate(timeout=300)[0]
     codes = sorted([first.returncode, second.returncode])
