@@ -62,6 +62,17 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
 DEFAULT_LOCK_TIMEOUT = 3600.0
 
 
+def lock_owner(params: Mapping[str, Any]) -> str:
+    """``lock_owner``, else ``<user>@<host> pid <pid>`` of this process."""
+    if params.get("lock_owner"):
+        return str(params["lock_owner"])
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container with an arbitrary UID)
+        user = "uid%d" % os.getuid()
+    return lock_plan.default_owner(user, socket.gethostname(), os.getpid())
+
+
 def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False,
                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
                 wall_clock: Callable[[], float] = time.time) -> Dict[str, Any]:
@@ -114,11 +125,10 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         elif note:
             lock_checks.append(check("%s.lock" % prefix, OK, note))
         return proceed(client, params, True, members, leftovers, lock_checks, finish, out, clock, sleep)
-    owner = str(params.get("lock_owner") or lock_plan.default_owner(
-        getpass.getuser(), socket.gethostname(), os.getpid()))
+    timeout = params.get("lock_timeout")
     try:
-        lock_id, note = lock_runner.acquire(client, filters, svc, str(members[0]["Image"]), owner,
-                                            float(params.get("lock_timeout") or DEFAULT_LOCK_TIMEOUT), wall_clock())
+        lock_id, note = lock_runner.acquire(client, filters, svc, str(members[0]["Image"]), lock_owner(params),
+                                            float(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout), wall_clock())
     except lock_runner.LockHeld as exc:
         return finish([check("%s.lock" % prefix, CRITICAL, str(exc))], fatal=str(exc))
     except (DockerException, RequestException, OSError) as exc:
