@@ -107,8 +107,20 @@ def _consistent(service: Service, count: int) -> set:
 
 
 def _playbook(service: Service, name: str, extra: Dict[str, Any], *args: str, tag: str = ""):
-    return subprocess.Popen(*_playbook_command(service, name, extra, *args, tag=tag), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    command, kwargs = _playbook_command(service, name, extra, *args, tag=tag)
+    return subprocess.Popen(*command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _on_image(service: Service, name: str, image_id: str):
+    """The container called exactly ``name`` when it runs ``image_id``, else None (polled by the
+    threads that break a replica in the middle of a rollout: containers come and go meanwhile)."""
+    try:
+        for container in service.client.containers.list(filters={"name": name}):
+            if container.name == name and container.attrs["Image"] == image_id:
+                return container
+    except docker.errors.NotFound:
+        pass
+    return None
 
 
 def _playbook_command(service: Service, name: str, extra: Dict[str, Any], *args: str, tag: str = ""):
@@ -237,12 +249,12 @@ def test_a_replica_killed_during_a_later_batch_is_replaced_or_the_rollout_is_not
     def kill_updated_replica():
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            for container in service.client.containers.list(filters={"name": first_name}):
-                if container.name == first_name and container.attrs["Image"] == demo_images["v2"]:
-                    time.sleep(0.3)
-                    container.kill()
-                    killed.append(container.id)
-                    return
+            container = _on_image(service, first_name, demo_images["v2"])
+            if container is not None:
+                time.sleep(0.3)
+                container.kill()
+                killed.append(container.id)
+                return
             time.sleep(0.05)
 
     killer = threading.Thread(target=kill_updated_replica)
@@ -277,11 +289,11 @@ def test_a_replica_failing_after_its_gate_leaves_the_alias_at_once(service, demo
     def break_updated_replica():
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            for container in service.client.containers.list(filters={"name": first_name}):
-                if container.name == first_name and container.attrs["Image"] == demo_images["v2"]:
-                    container.exec_run(["touch", "/tmp/broken"])
-                    broke.append(time.monotonic())
-                    return
+            container = _on_image(service, first_name, demo_images["v2"])
+            if container is not None:
+                container.exec_run(["touch", "/tmp/broken"])
+                broke.append(time.monotonic())
+                return
             time.sleep(0.05)
 
     breaker = threading.Thread(target=break_updated_replica)
@@ -318,13 +330,13 @@ def test_final_monitor_catches_a_failure_after_the_last_batch(service, demo_imag
     def break_last_replica():
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
-            names = [c.name for c in _all(service)]
-            if not [n for n in names if n.endswith("-next")]:
-                for container in service.client.containers.list(filters={"name": last_name}):
-                    if container.name == last_name and container.attrs["Image"] == demo_images["v2"]:
-                        container.exec_run(["touch", "/tmp/broken"])
-                        broke.append(time.monotonic())
-                        return
+            names = [n for c in service.client.containers.list(all=True, sparse=True, filters={"label": service.labels})
+                     for n in c.attrs.get("Names") or []]
+            container = _on_image(service, last_name, demo_images["v2"])
+            if container is not None and not [n for n in names if n.endswith("-next")]:
+                container.exec_run(["touch", "/tmp/broken"])
+                broke.append(time.monotonic())
+                return
             time.sleep(0.05)
 
     breaker = threading.Thread(target=break_last_replica)
