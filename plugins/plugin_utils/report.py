@@ -440,17 +440,32 @@ def _fmt_number(value: float) -> str:
     return repr(float(value))
 
 
+def metric_type(name: str) -> str:
+    """The Prometheus type of a metric, from its name as Prometheus's conventions have it.
+
+    A cumulative value (it only grows, since the server, the container or the statistics started)
+    is a counter and its name ends in ``_total``; everything else is a level, a gauge, and its
+    name does not.
+    """
+    return "counter" if name.endswith("_total") else "gauge"
+
+
+def _escape_help(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace("\n", "\\n")
+
+
 def to_prometheus(report: Mapping[str, Any], timestamp: Optional[float] = None) -> str:
     """node_exporter textfile collector format: HELP/TYPE once per metric family.
 
     ``runbook_ops_check_status{host,check}`` is 0 ok, 1 warning, 2 critical;
     ``runbook_ops_run_severity`` is 0 for P0 ... 3 for P3; every metric of the results
-    becomes ``runbook_ops_<name>{host="...",<labels>}``. Non-numeric values are left out.
+    becomes ``runbook_ops_<name>{host="...",<labels>}``, typed by :func:`metric_type`.
+    Non-numeric values are left out.
     """
     families: Dict[str, Dict[str, Any]] = {}
 
     def add(name: str, help_: str, labels: List[Any], value: float) -> None:
-        family = families.setdefault(name, {"help": help_, "samples": {}})
+        family = families.setdefault(name, {"help": help_, "type": metric_type(name), "samples": {}})
         label_text = ",".join('%s="%s"' % (k, v) for k, v in labels)
         family["samples"]["%s{%s}" % (name, label_text) if labels else name] = value
 
@@ -488,8 +503,8 @@ def to_prometheus(report: Mapping[str, Any], timestamp: Optional[float] = None) 
     lines = []
     for name in sorted(families):
         family = families[name]
-        lines.append("# HELP %s %s" % (name, family["help"]))
-        lines.append("# TYPE %s gauge" % name)
+        lines.append("# HELP %s %s" % (name, _escape_help(family["help"])))
+        lines.append("# TYPE %s %s" % (name, family["type"]))
         for sample in sorted(family["samples"]):
             lines.append("%s %s" % (sample, _fmt_number(family["samples"][sample])))
     return "\n".join(lines) + "\n"

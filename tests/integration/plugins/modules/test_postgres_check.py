@@ -73,7 +73,7 @@ def test_healthy_server_is_ok_with_the_monitor_role(postgres):
     assert "connected as monitor to app" in checks["postgres.ping"]["message"]
     metrics = result["metrics"]
     assert metrics["postgres_up"] == 1 and metrics["postgres_max_connections"] == 100
-    assert metrics["postgres_connections_total"] >= 1
+    assert metrics["postgres_connections_used"] >= 1
     assert metrics['postgres_database_size_bytes{database="app"}'] > 1000000
     assert metrics['postgres_xid_age{database="app"}'] >= 0
     assert 'postgres_xid_age{database="template0"}' in metrics
