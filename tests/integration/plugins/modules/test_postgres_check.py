@@ -176,7 +176,7 @@ def test_connections_threshold_crossed_by_opening_connections(postgres):
         check = by_name(result)["postgres.connections"]
         assert check["status"] == "warning", check
         assert check["value"] >= 13 and "of max_connections 100" in check["message"]
-        assert result["metrics"]["postgres_connections_total"] >= 13
+        assert result["metrics"]["postgres_connections_used"] >= 13
         assert result["metrics"]['postgres_connections{state="idle"}'] >= 12
         more = [superuser_conn(postgres) for _i in range(8)]
         try:
