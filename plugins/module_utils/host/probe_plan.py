@@ -276,7 +276,7 @@ def evaluate_load(
         "load1": loadavg[0], "load5": loadavg[1], "load15": loadavg[2],
         "load1_per_cpu": per_cpu[1], "load5_per_cpu": per_cpu[5], "load15_per_cpu": per_cpu[15],
     }
-    metrics = {"cpu_count": float(cpus)}
+    metrics = {"host_cpus": float(cpus)}
     for minutes, value in zip((1, 5, 15), loadavg):
         metrics["load%d" % minutes] = float(value)
         metrics["load%d_per_cpu" % minutes] = float(per_cpu[minutes])

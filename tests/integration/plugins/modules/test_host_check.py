@@ -27,7 +27,7 @@ def test_defaults_check_root_memory_and_load():
     metrics = result["metrics"]
     assert metrics['disk_used_percent{mount="/"}'] == root["used_percent"]
     assert 0 < metrics["memory_used_percent"] < 100
-    assert metrics["cpu_count"] == float(len(os.sched_getaffinity(0)))
+    assert metrics["host_cpus"] == float(len(os.sched_getaffinity(0)))
     with open("/proc/loadavg") as handle:
         assert metrics["load15"] == pytest.approx(float(handle.read().split()[2]), abs=0.5)
     assert checks["memory"]["threshold"] == {"warning": 85.0, "critical": 95.0}

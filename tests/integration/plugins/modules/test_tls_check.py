@@ -67,8 +67,8 @@ def test_endpoint_expiring_in_5_days_is_critical_and_untrusted(tls_server, pki):
     trust = checks["tls.api.verify"]
     assert trust["status"] == "critical" and "unable to get local issuer certificate" in trust["message"]
     metrics = result["metrics"]
-    assert 4.9 < metrics['tls_cert_expiry_days{target="api"}'] < 5.01
-    assert metrics['tls_cert_not_after_timestamp{target="api"}'] == int(pki["leaf5"].obj.not_valid_after_utc.timestamp())
+    assert 4.9 * 86400 < metrics['tls_cert_expiry_seconds{target="api"}'] < 5.01 * 86400
+    assert metrics['tls_cert_not_after_timestamp_seconds{target="api"}'] == int(pki["leaf5"].obj.not_valid_after_utc.timestamp())
     assert metrics['tls_cert_verified{target="api"}'] == 0
     assert metrics['tls_up{target="api"}'] == 1
 
@@ -123,14 +123,14 @@ def test_pem_files(pki):
     assert warn["value"]["source"] == str(pki["file20"].cert)
     assert checks["tls.ninety"]["status"] == "ok"
     assert checks["tls.old"]["status"] == "critical" and "expired 3.0 days ago" in checks["tls.old"]["message"]
-    assert result["metrics"]['tls_cert_expiry_days{target="old"}'] < -2.9
+    assert result["metrics"]['tls_cert_expiry_seconds{target="old"}'] < -2.9 * 86400
     assert checks["tls.future"]["status"] == "critical" and "not valid before" in checks["tls.future"]["message"]
 
 
 def test_pem_file_warning_alone(pki):
     result = run_module("tls_check", {"files": [{"name": "web", "path": str(pki["file20"].cert)}]})
     assert result["status"] == "warning" and result["severity"] == "P2"
-    assert 19.9 < result["metrics"]['tls_cert_expiry_days{target="web"}'] < 20.01
+    assert 19.9 * 86400 < result["metrics"]['tls_cert_expiry_seconds{target="web"}'] < 20.01 * 86400
 
 
 def test_chain_file_reports_the_leaf(pki, tmp_path):

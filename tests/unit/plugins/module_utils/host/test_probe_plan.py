@@ -102,7 +102,7 @@ def test_evaluate_load_per_cpu_and_period():
     check, metrics = probe_plan.evaluate_load((9.0, 6.0, 1.0), 4, PARAMS)
     assert check["status"] == "warning"  # 6.0 / 4 = 1.5
     assert check["value"]["load5_per_cpu"] == 1.5
-    assert metrics["load1_per_cpu"] == 2.25 and metrics["cpu_count"] == 4.0
+    assert metrics["load1_per_cpu"] == 2.25 and metrics["host_cpus"] == 4.0
     check, _rest = probe_plan.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=1))
     assert check["status"] == "critical" and check["message"].startswith("load1 per CPU at 2.25")
     check, _rest = probe_plan.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=15))
