@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.docker import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -464,6 +466,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
 
 def run(module: Any) -> None:
     """runbook.ops.docker_rollout: check the options, connect, roll out (or plan in check mode), exit."""
+    validation.validate(module, argspec.RULES)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     problem = rollout_plan.option_problem(module.params)

@@ -14,6 +14,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check
 from ansible_collections.runbook.ops.plugins.module_utils.host.probe_plan import (
     DEFAULT_EXCLUDE_FSTYPES,
@@ -119,6 +121,7 @@ def check_host(
 
 def run(module: Any) -> None:
     """``host_check``: check the thresholds, measure the host, exit with the result."""
+    validation.validate(module, argspec.RULES)
     try:
         result = check_host(module.params)
     except HostProbeError as exc:
