@@ -31,7 +31,6 @@ from ansible_collections.runbook.ops.plugins.module_utils.host.probe_plan import
     parse_meminfo,
     parse_mounts,
     select_mounts,
-    validate_thresholds,
 )
 
 
@@ -76,7 +75,6 @@ def check_host(
     cpus: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Run the selected resource checks and build the result."""
-    validate_thresholds(params)
     resources = list(params.get("resources") or RESOURCES)
     checks: List[Dict[str, Any]] = []
     metrics: Dict[str, float] = {}

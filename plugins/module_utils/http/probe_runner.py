@@ -89,8 +89,6 @@ def run(module: Any) -> None:
     for item in [defaults] + list(params["endpoints"] or []):
         for secret in secret_values(item or {}):
             module.no_log_values.add(secret)
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
     try:
         endpoints = normalize_endpoints(params["endpoints"], defaults)
     except EndpointError as exc:

@@ -132,8 +132,6 @@ def run(module: Any) -> None:
     """``tls_check``: validate the targets, read the files, probe the endpoints, exit with the result."""
     params = module.params
     validation.validate(module, argspec.RULES)
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
     try:
         endpoints, files = normalize_targets(params["endpoints"], params["files"], params)
         read_files = [(target, read_pem_file(target["path"])) for target in files]

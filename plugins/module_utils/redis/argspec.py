@@ -66,7 +66,7 @@ RULES = [
     validation.at_least("connect_timeout", 0, inclusive=False),
     validation.percentage("memory_warning", "memory_critical", "clients_warning", "clients_critical"),
     validation.ratio("hit_rate_warning", "hit_rate_critical"),
-    validation.at_least("memory_limit_bytes", 1),
+    validation.at_least("memory_limit_bytes", 0, inclusive=False),
     validation.ordered("memory_warning", "memory_critical"),
     validation.ordered("clients_warning", "clients_critical"),
     validation.ordered("hit_rate_warning", "hit_rate_critical", high_is_bad=False),
