@@ -307,7 +307,7 @@ def playbook_tasks(tasks: List[Dict], workdir: Path, venv: Optional[Path] = None
             .total_seconds() for t in out["plays"][0]["tasks"]}
 
 
-def bk_remove(done: Dict) -> None:
+def remove_backup(done: Dict) -> None:
     for path in (done["manifest_path"], done["path"]):
         if os.path.isdir(path):
             shutil.rmtree(path)
@@ -319,16 +319,49 @@ def mb(size: int) -> str:
     return "%.0f MB" % (size / 1e6)
 
 
+def report(best: Dict[str, float], rounds: int, archive_size: Optional[int]) -> None:
+    """The summary lines of what ran (archive_size is None when the S3 comparison did not run)."""
+    print("best of %d round(s):" % rounds)
+    if "rss_backup" in best:
+        print("peak RSS: pg_backup %s, pg_restore %s (target < 256 MB)" % (
+            mb(best["rss_backup"]), mb(best["rss_restore"])))
+    if archive_size is not None:
+        boto_s, up_s = best["boto_upload"], best["ours_upload"]
+        print("peak RSS: s3_backup %s (target < 256 MB)" % mb(best["rss_upload"]))
+        print("upload ours %.1f MB/s / boto3 upload_file %.1f MB/s: %.2fx (target >= 0.8x)" % (
+            archive_size / 1e6 / up_s, archive_size / 1e6 / boto_s, boto_s / up_s))
+    if "raw_dump" not in best:
+        return
+    raw, ours_s, comm_dump = best["raw_dump"], best["ours_dump"], best["peer_dump"]
+    raw_restore, ours_restore, comm_restore = best["raw_restore"], best["ours_restore"], best["peer_restore"]
+    print("restore ours %.1fs / raw pg_restore -j 2 %.1fs: %.2fx (target <= 1.15x)" % (
+        ours_restore, raw_restore, ours_restore / raw_restore))
+    ours_restore_play = best["ours_restore_play"]
+    print("restore postgresql_db %.1fs / ours %.1fs, both tasks of ansible-playbook: %.2fx (target >= 1x)" % (
+        comm_restore, ours_restore_play, comm_restore / ours_restore_play))
+    ours_dir_play = best["ours_dir_restore_play"]
+    print("restore postgresql_db %.1fs / ours from a format=directory backup %.1fs, both tasks of "
+          "ansible-playbook: %.2fx (target >= 1x)" % (comm_restore, ours_dir_play, comm_restore / ours_dir_play))
+    print("backup format=directory ours %.1fs / raw pg_dump | zstd %.1fs: %.2fx" % (
+        best["ours_dir_dump"], raw, best["ours_dir_dump"] / raw))
+    print("backup postgresql_db %.1fs / ours %.1fs: %.2fx faster (target >= 1.5x)" % (
+        comm_dump, ours_s, comm_dump / ours_s))
+    print("backup ours %.1fs / raw pg_dump | zstd %.1fs: %.2fx (target <= 1.15x)" % (ours_s, raw, ours_s / raw))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--filings", type=int, default=660000, help="rows of the filings table (~1 GB at 660000)")
     parser.add_argument("--rebuild", action="store_true", help="drop and build the dataset again")
     parser.add_argument("--rounds", type=int, default=2, help="rounds; the best time of each is compared")
     parser.add_argument("--keep", action="store_true", help="keep the dumps under %s/work" % BASE)
+    parser.add_argument("--only", choices=("all", "database", "s3"), default="all",
+                        help="run only the backup and restore comparisons (database) or only the S3 upload one "
+                             "(s3: one pg_backup makes the archive it uploads)")
     opts = parser.parse_args()
     BASE.mkdir(parents=True, exist_ok=True)
     os.chmod(BASE, 0o755)
-    peer = peer_environment()
+    peer = peer_environment() if opts.only != "s3" else None
     pg = Postgres(BASE / "pg", database="postgres").start()
     work = BASE / "work"
     shutil.rmtree(work, ignore_errors=True)
@@ -365,7 +398,7 @@ def main() -> int:
             time.sleep(1)
 
         ours = ours_dir = None
-        for round_no in range(1, opts.rounds + 1):
+        for round_no in range(1, opts.rounds + 1 if opts.only != "s3" else 1):
             # ---- backup ---------------------------------------------------------------------
             settle()
             raw = keep("raw_dump", timed([[str(PG_BIN / "pg_dump"), "-Fc", "-Z0", "-d", name],
@@ -374,7 +407,7 @@ def main() -> int:
                 round_no, raw, mb(raw_file.stat().st_size)), flush=True)
             settle()
             if ours is not None:
-                bk_remove(ours)
+                remove_backup(ours)
             backup_args = dict(dsn, database=name, backup_dir=str(work / "ours"), kind="manual")
             ours, seconds, rss, tree = run_module("pg_backup", backup_args, work)
             keep("ours_dump", seconds)
@@ -383,7 +416,7 @@ def main() -> int:
                   % (round_no, seconds, mb(ours["manifest"]["size"]), mb(rss), mb(tree)), flush=True)
             settle()
             if ours_dir is not None:
-                bk_remove(ours_dir)
+                remove_backup(ours_dir)
             ours_dir, seconds, rss, tree = run_module("pg_backup", dict(backup_args, format="directory"), work)
             keep("ours_dir_dump", seconds)
             best["rss_backup"] = max(best.get("rss_backup", 0), rss)
@@ -440,6 +473,14 @@ def main() -> int:
             print("[%d] peer  postgresql_db state=restore:       %6.1fs" % (round_no, durations["restore"]),
                   flush=True)
 
+        if opts.only == "database":
+            report(best, opts.rounds, None)
+            return 0
+        if ours is None:
+            ours, seconds, rss, _tree = run_module("pg_backup", dict(
+                dsn, database=name, backup_dir=str(work / "ours"), kind="manual"), work)
+            print("ours  pg_backup to upload: %.1fs  %s" % (seconds, mb(ours["manifest"]["size"])), flush=True)
+
         # ---- S3 -------------------------------------------------------------------------------
         import boto3
 
@@ -450,12 +491,15 @@ def main() -> int:
                               aws_secret_access_key=moto.secret_key, region_name="us-east-1")
         client.create_bucket(Bucket="rbbak-bench")
         archive_size = ours["manifest"]["size"]
-        for round_no in range(1, opts.rounds + 1):
+
+        def peer_upload(round_no: int) -> None:
             started = time.monotonic()
             client.upload_file(ours["path"], "rbbak-bench", "boto3/%d" % round_no)
             seconds = keep("boto_upload", time.monotonic() - started)
             print("[%d] peer  boto3 upload_file:                 %6.1fs  %.1f MB/s" % (
                 round_no, seconds, archive_size / 1e6 / seconds), flush=True)
+
+        def our_upload(round_no: int) -> None:
             upload, seconds, rss, _tree = run_module("s3_backup", dict(
                 s3args, mode="upload", backup=ours["path"], prefix="ours%d" % round_no), work)
             transfer = upload["metrics"]['s3_transfer_seconds{mode="upload"}']
@@ -465,28 +509,21 @@ def main() -> int:
                   "checksum verification before it)  peak RSS %s" % (
                       round_no, transfer, archive_size / 1e6 / transfer, seconds, mb(rss)), flush=True)
 
-        ours_rss, up_rss, rss_restore = best["rss_backup"], best["rss_upload"], best["rss_restore"]
-        boto_s, up_s = best["boto_upload"], best["ours_upload"]
-        raw, ours_s, comm_dump = best["raw_dump"], best["ours_dump"], best["peer_dump"]
-        raw_restore, ours_restore, comm_restore = best["raw_restore"], best["ours_restore"], best["peer_restore"]
-        print("best of %d round(s):" % opts.rounds)
-        print("peak RSS: pg_backup %s, s3_backup %s, pg_restore %s (target < 256 MB)" % (
-            mb(ours_rss), mb(up_rss), mb(rss_restore)))
-        print("upload ours %.1f MB/s / boto3 upload_file %.1f MB/s: %.2fx (target >= 0.8x)" % (
-            archive_size / 1e6 / up_s, archive_size / 1e6 / boto_s, boto_s / up_s))
-        print("restore ours %.1fs / raw pg_restore -j 2 %.1fs: %.2fx (target <= 1.15x)" % (
-            ours_restore, raw_restore, ours_restore / raw_restore))
-        ours_restore_play = best["ours_restore_play"]
-        print("restore postgresql_db %.1fs / ours %.1fs, both tasks of ansible-playbook: %.2fx (target >= 1x)" % (
-            comm_restore, ours_restore_play, comm_restore / ours_restore_play))
-        ours_dir_play = best["ours_dir_restore_play"]
-        print("restore postgresql_db %.1fs / ours from a format=directory backup %.1fs, both tasks of "
-              "ansible-playbook: %.2fx (target >= 1x)" % (comm_restore, ours_dir_play, comm_restore / ours_dir_play))
-        print("backup format=directory ours %.1fs / raw pg_dump | zstd %.1fs: %.2fx" % (
-            best["ours_dir_dump"], raw, best["ours_dir_dump"] / raw))
-        print("backup postgresql_db %.1fs / ours %.1fs: %.2fx faster (target >= 1.5x)" % (
-            comm_dump, ours_s, comm_dump / ours_s))
-        print("backup ours %.1fs / raw pg_dump | zstd %.1fs: %.2fx (target <= 1.15x)" % (ours_s, raw, ours_s / raw))
+        def empty_bucket() -> None:
+            """moto keeps every object in memory: each upload starts from the same, empty bucket."""
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket="rbbak-bench"):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket="rbbak-bench", Delete={"Objects": keys})
+
+        for round_no in range(1, opts.rounds + 1):
+            # Each side goes first in every other round: neither always meets the other's leftovers.
+            for upload in ((peer_upload, our_upload) if round_no % 2 else (our_upload, peer_upload)):
+                upload(round_no)
+                empty_bucket()
+                settle()
+
+        report(best, opts.rounds, archive_size)
     finally:
         if moto is not None:
             moto.stop()

@@ -32,6 +32,8 @@ description:
     extracts it into O(dest), checking every file's SHA-256 while writing into a staging directory next to
     O(dest); only a complete, matching extraction is moved into place. A non-empty O(dest) is refused unless
     O(force). Restored SQLite databases are checked again (integrity and row counts).
+extends_documentation_fragment:
+  - runbook.ops.attributes
 options:
   state:
     description:
@@ -115,6 +117,15 @@ options:
       - Restore file owners (only when running as root).
     type: bool
     default: true
+attributes:
+  check_mode:
+    support: full
+    details: Walks the paths and reports what would be archived, or verifies the archive and reports what would be extracted; writes nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.backup]
 notes:
   - Check mode with O(state=archived) walks the paths and returns what would be archived, writing nothing.
   - Check mode with O(state=restored) verifies the checksum and returns what would be extracted.
@@ -222,149 +233,37 @@ restored:
   type: dict
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-from ansible_collections.runbook.ops.plugins.module_utils.backup import files_runner as fa
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, WARNING, build, check, metric_key
-
-LIST_LIMIT = 1000
-
-ARGUMENT_SPEC = dict(
-    state=dict(type="str", choices=["archived", "restored"], default="archived"),
-    name=dict(type="str", default="files"),
-    paths=dict(type="list", elements="path", default=[]),
-    exclude=dict(type="list", elements="str", default=[]),
-    sqlite_databases=dict(type="list", elements="path", default=[]),
-    detect_sqlite=dict(type="bool", default=True),
-    sqlite_timeout=dict(type="float", default=30),
-    ignore_missing=dict(type="bool", default=False),
-    compression=dict(type="str", choices=["zstd", "gzip", "none"], default="zstd"),
-    backup_dir=dict(type="path"),
-    kind=dict(type="str", default="monthly"),
-    work_dir=dict(type="path"),
-    backup=dict(type="path"),
-    dest=dict(type="path"),
-    force=dict(type="bool", default=False),
-    restore_owner=dict(type="bool", default=True),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.backup import files_restore_runner
+from ansible_collections.runbook.ops.plugins.module_utils.backup import files_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_if=[("state", "archived", ["backup_dir"]),
-                                        ("state", "restored", ["backup", "dest"])])
-    params = module.params
-    try:
-        bk.validate_part("name", params["name"])
-        bk.validate_part("kind", params["kind"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    if params["state"] == "archived":
-        _archive(module, params)
-    else:
-        _restore(module, params)
-
-
-def _archive(module, params) -> None:
-    if not params["paths"] and not params["sqlite_databases"]:
-        module.fail_json(msg="paths (or sqlite_databases) must list what to archive")
-    name, kind = params["name"], params["kind"]
-    prefix = "files.%s" % name
-    labels = dict(database=name, kind=kind)
-    if module.check_mode:
-        try:
-            bk.compressor_argv(params["compression"])
-            plan = fa.plan_members(params["paths"], params["exclude"], params["sqlite_databases"],
-                                   params["detect_sqlite"], params["ignore_missing"])
-        except bk.BackupError as exc:
-            module.fail_json(msg="archive %s: %s" % (name, exc))
-        rel = bk.backup_name(kind, name, bk.utcnow(), bk.extension("tar", params["compression"]))
-        path = os.path.join(params["backup_dir"], rel)
-        members = plan["members"]
-        size = sum(m["size"] for m in members)
-        checks = [check(prefix + ".archive", OK, "would archive %d members (%d bytes before compression) into %s" % (
-            len(members), size, path), value={"path": path, "members": len(members), "bytes": size})]
-        if plan["missing"]:
-            checks.append(check(prefix + ".warnings", WARNING, "missing, would be skipped: %s"
-                                % ", ".join(plan["missing"][:10]), value=plan["missing"]))
-        module.exit_json(changed=True, path=path, manifest_path=bk.manifest_path(path), name=rel,
-                         members=[m["arcname"] for m in members][:LIST_LIMIT], excluded=plan["excluded"][:LIST_LIMIT],
-                         sqlite=[m["source"] for m in members if m["sqlite"]], **build(checks, {}, "files"))
-    try:
-        done = fa.create_archive(params["backup_dir"], kind, name, params["paths"], params["exclude"],
-                                 params["compression"], params["sqlite_databases"], params["detect_sqlite"],
-                                 params["ignore_missing"], params["work_dir"], params["sqlite_timeout"])
-    except bk.BackupError as exc:
-        module.fail_json(msg="archive %s failed: %s" % (name, exc))
-    except OSError as exc:
-        module.fail_json(msg="archive %s failed: %s" % (name, exc.strerror or exc))
-    except Exception as exc:  # pylint: disable=broad-except  # never a traceback; partial files are gone
-        module.fail_json(msg="archive %s failed: %s" % (name, exc))
-    manifest = done["manifest"]
-    files = [m for m in manifest["members"] if m["type"] == "file"]
-    checks = [check(prefix + ".archive", OK, "wrote %s (%d bytes, %d files of %d bytes) in %.1fs" % (
-        done["path"], manifest["size"], len(files), sum(m["size"] for m in files), manifest["duration_seconds"]),
-        value={"path": done["path"], "size": manifest["size"], "sha256": manifest["sha256"]})]
-    for info in manifest["sqlite"]:
-        checks.append(check("%s.sqlite.%s" % (prefix, os.path.basename(info["path"])), OK,
-                            "copied with the online backup API: integrity ok, %d tables, %d rows" % (
-                                len(info["tables"]), sum(info["tables"].values())), value=info["tables"]))
-    if manifest["warnings"]:
-        checks.append(check(prefix + ".warnings", WARNING, "; ".join(manifest["warnings"][:10]),
-                            value=manifest["warnings"]))
-    metrics = {
-        metric_key("backup_size_bytes", **labels): float(manifest["size"]),
-        metric_key("backup_duration_seconds", **labels): float(manifest["duration_seconds"]),
-        metric_key("backup_files", **labels): float(len(files)),
-    }
-    module.exit_json(changed=True, path=done["path"], manifest_path=done["manifest_path"], name=done["name"],
-                     manifest=manifest, members=[m["path"] for m in manifest["members"]][:LIST_LIMIT],
-                     excluded=done["excluded"][:LIST_LIMIT], sqlite=[i["path"] for i in manifest["sqlite"]],
-                     **build(checks, metrics, "files"))
-
-
-def _restore(module, params) -> None:
-    dest = params["dest"]
-    try:
-        archive, manifest, verified = bk.load_verified(params["backup"])
-    except bk.BackupError as exc:
-        module.fail_json(msg="%s: %s" % (params["backup"], exc))
-    if manifest["format"] != "tar":
-        module.fail_json(msg="%s is a database dump (format %s): restore it with runbook.ops.pg_restore"
-                             % (params["backup"], manifest["format"]))
-    prefix = "files.%s" % manifest["database"]
-    common = dict(path=archive, manifest_path=bk.manifest_path(archive), manifest=manifest)
-    checks = [check(prefix + ".checksum", OK, verified, value={"archive": archive})]
-    try:
-        _exists, entries = fa.dest_state(dest)
-    except bk.BackupError as exc:
-        module.fail_json(msg=str(exc))
-    if entries and not params["force"]:
-        module.fail_json(msg="dest %s is not empty (%d entries): refusing to restore into it without force"
-                             % (dest, entries))
-    if module.check_mode:
-        count = len(manifest["members"] or [])
-        checks.append(check(prefix + ".restore", OK, "would extract %d members into %s%s" % (
-            count, dest, " (replacing files, force)" if entries else ""), value={"dest": dest, "members": count}))
-        module.exit_json(changed=True, **dict(common, **build(checks, {}, "files")))
-    try:
-        counts = fa.restore_archive(archive, manifest, dest, force=params["force"],
-                                    restore_owner=params["restore_owner"])
-    except bk.BackupError as exc:
-        module.fail_json(msg="restoring %s into %s failed: %s" % (archive, dest, exc))
-    except Exception as exc:  # pylint: disable=broad-except  # never a traceback
-        module.fail_json(msg="restoring %s into %s failed: %s" % (archive, dest, exc))
-    message = "extracted %d files (%d bytes), %d directories, %d symlinks into %s; every file's sha256 matches " \
-        "the manifest" % (counts["files"], counts["bytes"], counts["dirs"], counts["symlinks"], dest)
-    checks.append(check(prefix + ".restore", OK, message, value={k: v for k, v in counts.items() if k != "sqlite"}))
-    for item in counts["sqlite"]:
-        status = {True: OK, False: CRITICAL, None: WARNING}[item["ok"]]
-        checks.append(check("%s.sqlite.%s" % (prefix, os.path.basename(item["path"])), status, item["message"]))
-    module.exit_json(changed=True, restored={k: v for k, v in counts.items() if k != "sqlite"},
-                     **dict(common, **build(checks, {}, "files")))
+    module = AnsibleModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["archived", "restored"], default="archived"),
+            name=dict(type="str", default="files"),
+            paths=dict(type="list", elements="path", default=[]),
+            exclude=dict(type="list", elements="str", default=[]),
+            sqlite_databases=dict(type="list", elements="path", default=[]),
+            detect_sqlite=dict(type="bool", default=True),
+            sqlite_timeout=dict(type="float", default=30),
+            ignore_missing=dict(type="bool", default=False),
+            compression=dict(type="str", choices=["zstd", "gzip", "none"], default="zstd"),
+            backup_dir=dict(type="path"),
+            kind=dict(type="str", default="monthly"),
+            work_dir=dict(type="path"),
+            backup=dict(type="path"),
+            dest=dict(type="path"),
+            force=dict(type="bool", default=False),
+            restore_owner=dict(type="bool", default=True),
+        ),
+        required_if=[("state", "archived", ["backup_dir"]), ("state", "restored", ["backup", "dest"])],
+        supports_check_mode=True,
+    )
+    runner = files_runner if module.params["state"] == "archived" else files_restore_runner
+    runner.run(module)
 
 
 if __name__ == "__main__":

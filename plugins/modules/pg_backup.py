@@ -30,6 +30,7 @@ description:
     are removed and the task fails with a clear message; earlier backups are not touched.
   - The password is passed to pg_dump in the environment (C(PGPASSWORD)), never on a command line.
 extends_documentation_fragment:
+  - runbook.ops.attributes
   - runbook.ops.postgres
 options:
   database:
@@ -81,6 +82,15 @@ options:
     description:
       - Path of the pg_dump binary. Defaults to C(pg_dump) on PATH, else the newest C(/usr/lib/postgresql/*/bin/pg_dump).
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Checks that pg_dump exists and the database answers, and returns the name the backup would have; writes nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.postgres, runbook.ops.backup]
 notes:
   - Check mode connects (read-only), reports the path it would write and writes nothing.
   - C(changed) is true when a backup was written (or would be, in check mode).
@@ -164,79 +174,24 @@ manifest:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
-
-ARGUMENT_SPEC = dict(pg.CONNECTION_ARGUMENT_SPEC)
-ARGUMENT_SPEC.update(
-    backup_dir=dict(type="path", required=True),
-    kind=dict(type="str", default="daily"),
-    format=dict(type="str", choices=["custom", "directory"], default="custom"),
-    compression=dict(type="str", choices=["zstd", "gzip", "none"]),
-    jobs=dict(type="int", default=2),
-    exact_counts=dict(type="bool", default=True),
-    pg_dump_path=dict(type="path"),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
+from ansible_collections.runbook.ops.plugins.module_utils.backup import dump_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not pg.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
-    params = module.params
-    problem = pg.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    fmt = params["format"]
-    compression = params["compression"] or "zstd"
-    if params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])
-    try:
-        bk.validate_part("kind", params["kind"])
-        bk.validate_part("database", params["database"])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-
-    labels = dict(database=params["database"], kind=params["kind"])
-    if module.check_mode:
-        try:
-            bk.find_pg_binary("pg_dump", params["pg_dump_path"])
-            conn = bk.connect(params, params["database"], read_only=True)
-            conn.close()
-        except bk.BackupError as exc:
-            module.fail_json(msg=str(exc))
-        name = bk.backup_name(params["kind"], params["database"], bk.utcnow(), bk.extension(fmt, compression))
-        path = "%s/%s" % (params["backup_dir"].rstrip("/"), name)
-        result = build([check("backup.%s.dump" % params["database"], "ok",
-                              "would write %s and its manifest" % path, value={"path": path})], {}, "backup")
-        module.exit_json(changed=True, path=path, manifest_path=bk.manifest_path(path), name=name, **result)
-
-    try:
-        done = bk.run_backup(params, params["backup_dir"], params["kind"], params["database"], fmt, compression,
-                             jobs=params["jobs"], exact_counts=params["exact_counts"],
-                             pg_dump_path=params["pg_dump_path"])
-    except bk.BackupError as exc:
-        module.fail_json(msg="backup of %s failed: %s" % (params["database"], exc))
-    except OSError as exc:
-        module.fail_json(msg="backup of %s failed: %s" % (params["database"], exc.strerror or exc))
-    except Exception as exc:  # pylint: disable=broad-except  # never a traceback; partial files are gone
-        module.fail_json(msg="backup of %s failed: %s" % (params["database"],
-                                                          bk.scrub(str(exc), [params["login_password"]])))
-    manifest = done["manifest"]
-    message = "wrote %s (%d bytes, %d tables) in %.1fs" % (
-        done["path"], manifest["size"], len(manifest["row_counts"] or {}), manifest["duration_seconds"])
-    metrics = {
-        metric_key("backup_size_bytes", **labels): float(manifest["size"]),
-        metric_key("backup_duration_seconds", **labels): float(manifest["duration_seconds"]),
-    }
-    result = build([check("backup.%s.dump" % params["database"], "ok", message,
-                          value={"path": done["path"], "size": manifest["size"], "sha256": manifest["sha256"]})],
-                   metrics, "backup")
-    module.exit_json(changed=True, path=done["path"], manifest_path=done["manifest_path"], name=done["name"],
-                     manifest=manifest, **result)
+    spec = argspec.postgres_argspec(
+        backup_dir=dict(type="path", required=True),
+        kind=dict(type="str", default="daily"),
+        format=dict(type="str", choices=["custom", "directory"], default="custom"),
+        compression=dict(type="str", choices=["zstd", "gzip", "none"]),
+        jobs=dict(type="int", default=2),
+        exact_counts=dict(type="bool", default=True),
+        pg_dump_path=dict(type="path"),
+    )
+    module = AnsibleModule(supports_check_mode=True, **spec)
+    dump_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,8 @@ description:
     equal the manifest is counted with C(count(*)) before it is reported.
   - When pg_restore fails, a database created by this task is dropped again and the task fails.
 extends_documentation_fragment:
+  - runbook.ops.attributes
+  - runbook.ops.s3.backup_suboptions
   - runbook.ops.postgres
 options:
   database:
@@ -51,61 +53,6 @@ options:
       - Restore a backup uploaded by M(runbook.ops.s3_backup). O(backup) is then the backup's name on S3
         (C(<kind>/<file>), as in its manifest), and it is first downloaded into O(download_dir) with every
         SHA-256 checked against the manifest (a backup without a manifest on S3 is refused).
-    type: dict
-    suboptions:
-      bucket:
-        description:
-          - Name of the bucket.
-        type: str
-        required: true
-      prefix:
-        description:
-          - Key prefix the backup was uploaded under.
-        type: str
-        default: ""
-      endpoint_url:
-        description:
-          - URL of an S3-compatible endpoint.
-        type: str
-      region:
-        description:
-          - Region of the bucket.
-        type: str
-        default: us-east-1
-      access_key:
-        description:
-          - Access key ID. Never shown.
-        type: str
-        aliases: [aws_access_key_id]
-      secret_key:
-        description:
-          - Secret access key. Never shown.
-        type: str
-        aliases: [aws_secret_access_key]
-      session_token:
-        description:
-          - Session token. Never shown.
-        type: str
-      validate_certs:
-        description:
-          - Verify the endpoint's TLS certificate.
-        type: bool
-        default: true
-      retries:
-        description:
-          - Most attempts per request.
-        type: int
-        default: 5
-      s3_connect_timeout:
-        description:
-          - Connect timeout in seconds.
-        type: float
-        default: 10
-      s3_read_timeout:
-        description:
-          - Read timeout in seconds.
-        type: float
-        default: 60
   download_dir:
     description:
       - Local backup directory the S3 backup is downloaded into (C(<download_dir>/<kind>/<file>)); required with O(s3).
@@ -144,6 +91,16 @@ options:
     description:
       - Path of the pg_restore binary. Defaults to C(pg_restore) on PATH, else the newest C(/usr/lib/postgresql/*/bin/pg_restore).
     type: path
+attributes:
+  check_mode:
+    support: full
+    details: Reads the manifest, checks the archive's checksum (or, with O(s3), the manifest on S3), inspects the
+      target and returns the plan; downloads, creates and restores nothing.
+  diff_mode:
+    support: none
+  action_group:
+    support: full
+    membership: [runbook.ops.postgres, runbook.ops.backup]
 notes:
   - Check mode verifies the checksum, inspects the target and returns the plan; it changes nothing. With O(s3)
     it reads the manifest on S3 but downloads nothing.
@@ -224,196 +181,25 @@ previous_database:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg
-from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
-from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
-
-S3_OPTIONS = dict(s3u.S3_ARGUMENT_SPEC, prefix=dict(type="str", default=""))
-ARGUMENT_SPEC = dict(pg.CONNECTION_ARGUMENT_SPEC)
-ARGUMENT_SPEC.update(
-    backup=dict(type="path", required=True),
-    s3=dict(type="dict", options=S3_OPTIONS),
-    download_dir=dict(type="path"),
-    target=dict(type="str", required=True),
-    swap=dict(type="bool", default=False),
-    force=dict(type="bool", default=False),
-    jobs=dict(type="int", default=2),
-    work_dir=dict(type="path"),
-    no_owner=dict(type="bool", default=False),
-    pg_restore_path=dict(type="path"),
-)
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
+from ansible_collections.runbook.ops.plugins.module_utils.backup import restore_runner
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    if not pg.HAS_PSYCOPG2:
-        module.fail_json(msg=missing_required_lib("psycopg2"))
-    params = module.params
-    problem = pg.validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
-    if params["jobs"] < 1:
-        module.fail_json(msg="jobs must be at least 1, got %d" % params["jobs"])
-    target = params["target"]
-    if not target or "\x00" in target:
-        module.fail_json(msg="target must be a database name")
-    if target == params["database"]:
-        module.fail_json(msg="target %s is the maintenance database this task connects to: set database "
-                             "to another one (for example postgres)" % target)
-    # A compressed archive is decompressed for pg_restore into a temp file: removed whatever
-    # happens (fail_json and exit_json leave through SystemExit).
-    state = {"temp": None}
-    try:
-        result = _run(module, params, state)
-    finally:
-        if state["temp"]:
-            bk.remove_path(state["temp"])
-    module.exit_json(changed=True, **result)
-
-
-def _run(module, params, state):
-    """Verify, plan and restore; returns the result. The temp file made is in ``state["temp"]``."""
-    target = params["target"]
-    prefix = "restore.%s" % target
-    # 1. The manifest, and in check mode the archive's checksum. (The real run checks it after
-    #    the plan, while decompressing: a refused plan costs no decompression.)
-    backup = params["backup"]
-    downloaded = None
-    verified = ""  # the checksum check's message, once it passed
-    try:
-        bk.find_pg_binary("pg_restore", params["pg_restore_path"])
-        if params["s3"]:
-            downloaded = _download(module, params)
-            backup = downloaded["path"]
-        if downloaded and module.check_mode:
-            archive, manifest = downloaded["path"], downloaded["manifest"]
-            verified = "s3://%s: %s; checksums are verified while downloading" % (
-                params["s3"]["bucket"], downloaded["message"])
-        else:
-            archive, mpath = bk.resolve_backup(backup)
-            manifest = bk.load_manifest(mpath)
-        if manifest["format"] not in bk.DATABASE_FORMATS:
-            module.fail_json(msg="%s is a file archive (format %s), not a database dump: restore it with "
-                                 "runbook.ops.file_archive state=restored" % (params["backup"], manifest["format"]))
-        if module.check_mode and not downloaded:
-            verified = bk.require_verified(archive, manifest)
-    except (bk.BackupError, s3u.S3Error) as exc:
-        module.fail_json(msg="%s: %s" % (params["backup"], exc))
-
-    # 2. Inspect the target and plan; 3. check the archive's checksum while decompressing it for
-    #    pg_restore -j, before anything is touched; 4. restore.
-    try:
-        maint = bk.connect(params, params["database"])
-    except bk.BackupError as exc:
-        module.fail_json(msg=str(exc))
-    try:
-        exists = bk.database_exists(maint, target)
-        objects = bk.database_object_count(params, target) if exists else 0
-        connections = bk.connection_count(maint, target) if exists else 0  # after our own session closed
-        plan = bk.plan_restore(target, exists, objects, connections, params["swap"], params["force"],
-                               bk.format_ts(bk.utcnow()))
-        if plan["refused"]:
-            maint.close()
-            module.fail_json(msg=plan["refused"], plan=plan["steps"])
-        if module.check_mode:
-            maint.close()
-            checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive}),
-                      check(prefix + ".plan", "ok", "; ".join(plan["steps"]), value=plan["steps"])]
-            extra = {"downloaded": downloaded["path"]} if downloaded else {}
-            module.exit_json(changed=True, plan=plan["steps"], **dict(build(checks, {}, "restore"), **extra))
-        try:
-            source, state["temp"], verified = bk.prepare_source(archive, manifest, params["work_dir"])
-        except bk.BackupError as exc:
-            maint.close()
-            module.fail_json(msg="%s: %s" % (params["backup"], exc))
-        checks = [check(prefix + ".checksum", "ok", verified, value={"archive": archive})]
-        result = _execute(module, params, maint, archive, source, manifest, plan, checks)
-    except bk.BackupError as exc:
-        module.fail_json(msg="restore into %s failed: %s" % (target, exc))
-    except pg.psycopg2.Error as exc:
-        module.fail_json(msg="restore into %s failed: %s" % (target, pg.error_message(exc, params["login_password"])))
-    finally:
-        try:
-            maint.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
-    if downloaded:
-        result["downloaded"] = downloaded["path"]
-    return result
-
-
-def _download(module, params):
-    options = params["s3"]
-    if not s3u.HAS_BOTO3:
-        module.fail_json(msg=missing_required_lib("boto3"), exception=s3u.BOTO3_IMPORT_ERROR)
-    problem = s3u.validate_params(options)
-    if problem:
-        module.fail_json(msg="s3: %s" % problem)
-    if not params["download_dir"]:
-        module.fail_json(msg="download_dir is required with s3")
-    secrets = s3u.secrets_of(options)
-    try:
-        client = s3u.client(options)
-        return s3u.fetch_backup(client, options["bucket"], options["prefix"], params["backup"],
-                                params["download_dir"], overwrite=False, check_mode=module.check_mode,
-                                secrets=secrets)
-    except s3u.S3Error as exc:
-        raise s3u.S3Error(s3u.scrub(str(exc), secrets))
-
-
-def _execute(module, params, maint, archive, source, manifest, plan, checks):
-    target = params["target"]
-    prefix = "restore.%s" % target
-    into = plan["restore_into"]
-    done = []
-    if plan["drop_first"]:
-        bk.drop_database(maint, target, force=True)
-        done.append("dropped %s" % target)
-    seconds = bk.restore_new_database(params, maint, source, into, create=plan["create"], jobs=params["jobs"],
-                                      pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
-    done.append("restored %s into %s in %.1fs" % (archive, into, seconds))
-    metrics = {metric_key("backup_restore_seconds", database=target): round(seconds, 3)}
-    checks.append(check(prefix + ".pg_restore", "ok", "restored into %s in %.1fs" % (into, seconds),
-                        value=round(seconds, 3)))
-    exact = manifest.get("row_count_method") == "exact"
-    if exact:
-        counts, scanned = bk.restored_counts(params, into, manifest.get("row_counts") or {})
-    else:
-        counts, scanned = bk.counts_of(params, into, exact=False), 0
-    status, message, value = bk.row_count_check(target, manifest, counts)
-    if exact:
-        message += " (%d of %d tables from the server's insert statistics, %d counted with count(*))" % (
-            len(counts) - scanned, len(counts), scanned)
-    checks.append(check(prefix + ".row_counts", status, message, value=value))
-    extra = {"restored_database": into}
-    if params["swap"]:
-        if status != "ok":
-            checks.append(check(prefix + ".swap", "critical",
-                                "not swapped: the restored database %s does not match the manifest; %s is unchanged"
-                                % (into, target), value={"restored": into}))
-        else:
-            if plan["rename_old_to"]:
-                if plan["terminate"] or params["force"]:
-                    bk.terminate_connections(maint, target)
-                try:
-                    bk.rename_database(maint, target, plan["rename_old_to"])
-                except pg.psycopg2.Error as exc:
-                    raise bk.BackupError("renaming %s to %s failed (%s); the restored data is in %s" % (
-                        target, plan["rename_old_to"], pg.error_message(exc), into))
-                done.append("renamed %s to %s" % (target, plan["rename_old_to"]))
-                extra["previous_database"] = plan["rename_old_to"]
-            bk.rename_database(maint, into, target)
-            done.append("renamed %s to %s" % (into, target))
-            extra["restored_database"] = target
-            checks.append(check(prefix + ".swap", "ok", "; ".join(done[1:]),
-                                value={"previous": plan["rename_old_to"]}))
-    result = build(checks, metrics, "restore")
-    result["plan"] = done
-    result.update(extra)
-    return result
+    spec = argspec.extend(argspec.postgres_argspec(), dict(
+        backup=dict(type="path", required=True),
+        s3=argspec.S3_BACKUP_OPTIONS,
+        download_dir=dict(type="path"),
+        target=dict(type="str", required=True),
+        swap=dict(type="bool", default=False),
+        force=dict(type="bool", default=False),
+        no_owner=dict(type="bool", default=False),
+        **argspec.restore_options()
+    ), required_by={"s3": ["download_dir"]})
+    module = AnsibleModule(supports_check_mode=True, **spec)
+    restore_runner.run(module)
 
 
 if __name__ == "__main__":

@@ -86,3 +86,15 @@ def table_checksums(postgres, name: str) -> Dict[str, str]:
         "SELECT coalesce(string_agg(md5(lo_get(oid)), ',' ORDER BY oid), '') FROM pg_largeobject_metadata",
         database=name).strip()
     return sums
+
+
+def sample_manifest(now, **over):
+    """A valid manifest of a custom-format backup taken at ``now``, with ``over`` changed."""
+    from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+
+    fields = dict(kind="daily", database="db", name="daily/db-20261122T020304Z.dump.zst", format="custom",
+                  compression="zstd", size=3, sha256="a" * 64, started=catalog_plan.iso(now),
+                  finished=catalog_plan.iso(now), duration_seconds=0.1, row_counts={"public.t": 3},
+                  row_count_method="exact")
+    fields.update(over)
+    return catalog_plan.build_manifest(**fields)

@@ -1,16 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: runbook.ops contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""S3 for runbook.ops backups, with boto3.
+"""S3 transport for runbook.ops, with boto3. It knows buckets, keys and files, nothing of backups.
 
 * ``client(params)`` builds a boto3 S3 client from the shared options (doc fragment
-  ``runbook.ops.s3``): endpoint_url for S3-compatible stores, region, credentials
-  (never shown), retries and timeouts.
-* ``upload_file(...)`` streams a file to S3 with SHA-256 checksums: one PUT for small files,
-  else a multipart upload reading one part at a time (memory bounded by ``part_size``), each
-  part with its own ``ChecksumSHA256``; a failed multipart upload is aborted.
-* ``download_file(...)`` streams an object to ``<dest>.partial`` while hashing it, checks the
-  SHA-256 and only then renames it into place.
+  ``runbook.ops.s3``, argument spec in ``s3/argspec.py``): endpoint_url for S3-compatible stores,
+  region, credentials (never shown), botocore's per-request retries and timeouts.
+* ``upload_file(...)`` sends a file with boto3's transfer manager (``upload_fileobj`` with a
+  ``TransferConfig``): one PUT up to ``part_size``, else a multipart upload of ``concurrency``
+  parts at a time, every request with ``ChecksumAlgorithm=SHA256`` (S3 checks each part). At
+  most ``concurrency`` parts are read into memory at once. A failed multipart upload is aborted.
+* ``download_file(...)`` streams an object (``download_fileobj``, ranged GETs in parallel for a big
+  one) to ``<dest>.partial`` while hashing it, checks the SHA-256 and only then renames it.
+* Each function makes one library call, wrapped in ``retried``: S3's transient answers
+  (throttling, 5xx) that outlive botocore's own retries are tried again with backoff.
 * ``error_message(exc, secrets)`` turns botocore errors into one clear line without secrets.
 
 boto3 is optional at import time: modules check ``HAS_BOTO3``.
@@ -21,13 +24,16 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import base64
+import functools
 import hashlib
 import importlib.util
 import os
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from ansible_collections.runbook.ops.plugins.module_utils.common.retry import backoff_delays
 
 # boto3 is imported on first use (``_boto``): a module with optional S3 options (pg_restore,
 # backup_retention) does not pay its ~0.1 s import when it does not talk to S3.
@@ -37,40 +43,59 @@ except (ImportError, ValueError):  # pragma: no cover - a broken installation
     HAS_BOTO3 = False
 BOTO3_IMPORT_ERROR: Optional[str] = None if HAS_BOTO3 else "No module named 'boto3'"
 
+MIN_PART = 5 * 1024 * 1024
+MAX_PARTS = 10000
+READ_CHUNK = 1024 * 1024
+# ``retried``: attempts of one call on a transient answer, on top of botocore's per-request retries.
+RETRY_ATTEMPTS = 3
+RETRY_BACKOFF = 1.0
+TRANSIENT_CODES = ("SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
+                   "ServiceUnavailable", "500", "502", "503", "504")
+
 
 def _boto():
-    """``(boto3, botocore)`` with botocore.config and botocore.exceptions loaded."""
+    """``(boto3, botocore)`` with botocore.config, botocore.exceptions and boto3's transfer loaded."""
     import boto3  # pylint: disable=import-outside-toplevel
+    import boto3.s3.transfer  # pylint: disable=import-outside-toplevel
     import botocore.config  # pylint: disable=import-outside-toplevel
     import botocore.exceptions  # pylint: disable=import-outside-toplevel
 
     return boto3, botocore
 
 
-def _not_found(exc: BaseException) -> bool:
-    """Whether ``exc`` is botocore's ClientError for a missing object (botocore is loaded once a
-    client exists)."""
+def _error_code(exc: BaseException) -> Optional[str]:
+    """The S3 error code of botocore's ClientError, else None (botocore is loaded once a client exists)."""
     exceptions = sys.modules.get("botocore.exceptions")
-    return exceptions is not None and isinstance(exc, exceptions.ClientError) and \
-        exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+    if exceptions is None or not isinstance(exc, exceptions.ClientError):
+        return None
+    return str(exc.response.get("Error", {}).get("Code") or "")
 
 
-MIN_PART = 5 * 1024 * 1024
-MAX_PARTS = 10000
-READ_CHUNK = 1024 * 1024
+def _not_found(exc: BaseException) -> bool:
+    return _error_code(exc) in ("404", "NoSuchKey", "NotFound")
 
-S3_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = dict(
-    bucket=dict(type="str", required=True),
-    endpoint_url=dict(type="str"),
-    region=dict(type="str", default="us-east-1"),
-    access_key=dict(type="str", no_log=True, aliases=["aws_access_key_id"]),
-    secret_key=dict(type="str", no_log=True, aliases=["aws_secret_access_key"]),
-    session_token=dict(type="str", no_log=True),
-    validate_certs=dict(type="bool", default=True),
-    retries=dict(type="int", default=5),
-    s3_connect_timeout=dict(type="float", default=10),
-    s3_read_timeout=dict(type="float", default=60),
-)
+
+def transient(exc: BaseException) -> bool:
+    """Is ``exc`` an answer worth trying again (throttling, a 5xx)?"""
+    return _error_code(exc) in TRANSIENT_CODES
+
+
+def retried(func: Callable) -> Callable:
+    """Decorator for a function making one library call: on a transient S3 answer the call is made
+    again (RETRY_ATTEMPTS in all, exponential backoff); any other error is raised at once."""
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        for delay in backoff_delays(RETRY_ATTEMPTS, RETRY_BACKOFF):
+            try:
+                return func(*args, **kwargs)
+            except Exception as exc:  # pylint: disable=broad-except  # filtered just below
+                if not transient(exc):
+                    raise
+            time.sleep(delay)
+        return func(*args, **kwargs)
+
+    return call
 
 
 class S3Error(Exception):
@@ -89,9 +114,8 @@ def scrub(text: str, secrets: Iterable[Optional[str]]) -> str:
 
 
 def validate_params(params: Mapping[str, Any]) -> Optional[str]:
-    """An error message when the S3 options are unusable, else None."""
-    if bool(params.get("access_key")) != bool(params.get("secret_key")):
-        return "access_key and secret_key must be given together"
+    """An error message when the S3 options are unusable, else None (the rules an argument spec
+    cannot declare; access_key with secret_key is declared in s3/argspec.py)."""
     url = params.get("endpoint_url")
     if url and not (url.startswith("http://") or url.startswith("https://")):
         return "endpoint_url must start with http:// or https://, got %r" % url
@@ -112,6 +136,7 @@ def client_kwargs(params: Mapping[str, Any]) -> Dict[str, Any]:
         s3={"addressing_style": "path"} if params.get("endpoint_url") else {},
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        max_pool_connections=32,
     )
     kwargs: Dict[str, Any] = {"config": config, "verify": bool(params.get("validate_certs", True))}
     if params.get("endpoint_url"):
@@ -148,6 +173,8 @@ def error_message(exc: BaseException, secrets: Iterable[Optional[str]] = ()) -> 
             return "no S3 credentials: set access_key and secret_key or configure the environment"
         if isinstance(exc, (exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError)):
             return scrub("S3 endpoint timed out: %s" % exc, secrets)
+    if isinstance(exc, OSError) and exc.strerror:
+        return scrub("%s: %s" % (exc.filename, exc.strerror) if exc.filename else exc.strerror, secrets)
     return scrub("%s: %s" % (type(exc).__name__, exc), secrets)
 
 
@@ -163,9 +190,23 @@ def part_size_for(size: int, wanted: int) -> int:
     return part
 
 
-def _extra(sse: Optional[str], kms_key: Optional[str], storage_class: Optional[str],
-           metadata: Optional[Mapping[str, str]]) -> Dict[str, Any]:
-    extra: Dict[str, Any] = {}
+def transfer_config(size: int, part_size: int, concurrency: int):
+    """boto3's TransferConfig: parts of ``part_size`` (grown to stay under 10000 parts), objects up to
+    one part in one request, ``concurrency`` threads and at most as many parts in memory."""
+    boto3, _botocore = _boto()
+    part = part_size_for(size, part_size)
+    config = boto3.s3.transfer.TransferConfig(
+        multipart_threshold=part + 1, multipart_chunksize=part, max_concurrency=max(1, concurrency),
+        use_threads=True, preferred_transfer_client="classic")
+    # s3transfer reads the parts of a file object into memory: bound them to the parts in flight.
+    config.max_in_memory_upload_chunks = max(1, concurrency)
+    return config
+
+
+def extra_args(sse: Optional[str] = None, kms_key: Optional[str] = None, storage_class: Optional[str] = None,
+               metadata: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """The ExtraArgs of an upload: SHA-256 checksums always, encryption, storage class, metadata."""
+    extra: Dict[str, Any] = {"ChecksumAlgorithm": "SHA256"}
     if sse:
         extra["ServerSideEncryption"] = sse
         if kms_key:
@@ -178,132 +219,187 @@ def _extra(sse: Optional[str], kms_key: Optional[str], storage_class: Optional[s
 
 
 def read_part(handle, size: int) -> bytes:
-    """Read one part (a seam for fault-injection tests)."""
+    """Read from the file being uploaded (a seam for fault-injection tests)."""
     return handle.read(size)
+
+
+class _UploadSource:
+    """The file handed to the transfer manager: reads go through ``read_part``."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def read(self, amount: int = -1) -> bytes:
+        return read_part(self.handle, amount)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.handle.tell()
+
+    @staticmethod
+    def seekable() -> bool:
+        return True
+
+    @staticmethod
+    def readable() -> bool:
+        return True
+
+    def close(self) -> None:
+        """The transfer manager closes what it read; the handle is closed by its owner."""
+
+
+class _PartCounter:
+    """Counts the parts S3 accepted (botocore's after-call event, from the transfer's threads)."""
+
+    def __init__(self):
+        self.done = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, http_response=None, **_kwargs) -> None:
+        if http_response is not None and http_response.status_code == 200:
+            with self.lock:
+                self.done += 1
+
+
+@retried
+def _upload(s3, path: str, bucket: str, key: str, extra: Mapping[str, Any], config) -> None:
+    with open(path, "rb") as handle:
+        s3.upload_fileobj(_UploadSource(handle), bucket, key, ExtraArgs=dict(extra), Config=config)
+
+
+@retried
+def _abort_leftovers(s3, bucket: str, key: str) -> None:
+    answer = s3.list_multipart_uploads(Bucket=bucket, Prefix=key)
+    for upload in answer.get("Uploads") or []:
+        if upload.get("Key") == key:
+            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"])
 
 
 def upload_file(s3, bucket: str, key: str, path: str, part_size: int = 16 * 1024 * 1024,
                 sse: Optional[str] = None, kms_key: Optional[str] = None, storage_class: Optional[str] = None,
                 metadata: Optional[Mapping[str, str]] = None, secrets: Iterable[Optional[str]] = (),
                 concurrency: int = 4) -> Dict[str, Any]:
-    """Upload ``path`` to ``bucket/key`` with SHA-256 checksums; returns ``{size, parts, checksum}``.
+    """Upload ``path`` to ``bucket/key`` with SHA-256 checksums; returns ``{size, parts}``.
 
-    Parts are sent by ``concurrency`` threads; memory stays below ``concurrency x part size``.
+    S3Error on failure; the transfer manager aborts a failed multipart upload (when that abort
+    could not reach S3 either, the message says so).
     """
     secrets = list(secrets)
     size = os.path.getsize(path)
-    extra = _extra(sse, kms_key, storage_class, metadata)
-    part = part_size_for(size, part_size)
-    if size <= part:
-        with open(path, "rb") as handle:
-            body = handle.read()
-        checksum = b64_sha256(body)
-        try:
-            s3.put_object(Bucket=bucket, Key=key, Body=body, ChecksumAlgorithm="SHA256",
-                          ChecksumSHA256=checksum, **extra)
-        except Exception as exc:  # pylint: disable=broad-except
-            raise S3Error("uploading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, secrets)))
-        return {"size": size, "parts": 1, "checksum": checksum}
+    config = transfer_config(size, part_size, concurrency)
+    parts = 1 if size <= config.multipart_chunksize else -(-size // config.multipart_chunksize)
+    counter = _PartCounter()
+    s3.meta.events.register("after-call.s3.UploadPart", counter)
     try:
-        upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="SHA256", **extra)
+        _upload(s3, path, bucket, key, extra_args(sse, kms_key, storage_class, metadata), config)
     except Exception as exc:  # pylint: disable=broad-except
-        raise S3Error("starting the upload of s3://%s/%s failed: %s" % (bucket, key, error_message(exc, secrets)))
-    upload_id = upload["UploadId"]
-    parts: List[Dict[str, Any]] = []
-    sent = [0]
-
-    stop = threading.Event()
-
-    def send(number: int, offset: int) -> Optional[Dict[str, Any]]:
-        # Each worker reads its own part: at most `concurrency` parts are in memory at once.
-        if stop.is_set():
-            return None  # another part failed: send nothing more
-        try:
-            with open(path, "rb") as handle:
-                handle.seek(offset)
-                body = read_part(handle, part)
-            checksum = b64_sha256(body)
-            done = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body,
-                                  ChecksumAlgorithm="SHA256", ChecksumSHA256=checksum)
-        except BaseException:
-            stop.set()
-            raise
-        sent[0] += 1
-        return {"PartNumber": number, "ETag": done["ETag"], "ChecksumSHA256": checksum}
-
-    try:
-        offsets = list(range(0, size, part))
-        with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(offsets)))) as pool:
-            futures = [pool.submit(send, index + 1, offset) for index, offset in enumerate(offsets)]
+        note = ""
+        if parts > 1:
             try:
-                parts = [future.result() for future in futures]
-            except BaseException:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                raise
-        s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts})
-    except BaseException as exc:
-        aborted = True
-        try:
-            s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
-        except Exception:  # pylint: disable=broad-except
-            aborted = False
-        if not isinstance(exc, Exception):
-            raise
+                _abort_leftovers(s3, bucket, key)
+            except Exception:  # pylint: disable=broad-except
+                note = (" (the multipart upload could not be aborted; a bucket lifecycle rule should clean up "
+                        "incomplete uploads)")
         raise S3Error("uploading s3://%s/%s failed after %d part(s): %s%s" % (
-            bucket, key, sent[0], error_message(exc, secrets),
-            "" if aborted else " (the multipart upload could not be aborted; a bucket lifecycle rule should "
-                               "clean up incomplete uploads)"))
-    return {"size": size, "parts": len(parts), "checksum": None}
+            bucket, key, counter.done, error_message(exc, secrets), note))
+    finally:
+        s3.meta.events.unregister("after-call.s3.UploadPart", counter)
+    return {"size": size, "parts": parts}
+
+
+@retried
+def _put_object(s3, **kwargs) -> Dict[str, Any]:
+    return s3.put_object(**kwargs)
+
+
+def put_bytes(s3, bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream",
+              sse: Optional[str] = None, kms_key: Optional[str] = None, storage_class: Optional[str] = None,
+              secrets: Iterable[Optional[str]] = ()) -> None:
+    """A small object (a manifest) in one PUT with its SHA-256 checked by S3."""
+    try:
+        _put_object(s3, Bucket=bucket, Key=key, Body=body, ChecksumSHA256=b64_sha256(body), ContentType=content_type,
+                    **extra_args(sse, kms_key, storage_class))
+    except Exception as exc:  # pylint: disable=broad-except
+        raise S3Error("uploading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))
+
+
+@retried
+def _head_object(s3, bucket: str, key: str) -> Dict[str, Any]:
+    return s3.head_object(Bucket=bucket, Key=key)
 
 
 def head(s3, bucket: str, key: str, secrets: Iterable[Optional[str]] = ()) -> Optional[Dict[str, Any]]:
     """The object's metadata, or None when it does not exist."""
     try:
-        return s3.head_object(Bucket=bucket, Key=key)
+        return _head_object(s3, bucket, key)
     except Exception as exc:  # pylint: disable=broad-except
         if _not_found(exc):
             return None
         raise S3Error("reading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))
+
+
+@retried
+def _get_small(s3, bucket: str, key: str, limit: int) -> Tuple[int, Optional[bytes]]:
+    answer = s3.get_object(Bucket=bucket, Key=key)
+    length = int(answer.get("ContentLength", 0))
+    return length, None if length > limit else answer["Body"].read()
 
 
 def get_bytes(s3, bucket: str, key: str, limit: int = 16 * 1024 * 1024,
               secrets: Iterable[Optional[str]] = ()) -> Optional[bytes]:
     """A small object's content (manifests), None when it does not exist."""
     try:
-        answer = s3.get_object(Bucket=bucket, Key=key)
+        length, body = _get_small(s3, bucket, key, limit)
     except Exception as exc:  # pylint: disable=broad-except
         if _not_found(exc):
             return None
         raise S3Error("reading s3://%s/%s failed: %s" % (bucket, key, error_message(exc, list(secrets))))
-    if answer.get("ContentLength", 0) > limit:
-        raise S3Error("s3://%s/%s is larger than %d bytes" % (bucket, key, limit))
-    return answer["Body"].read()
+    if body is None:
+        raise S3Error("s3://%s/%s is larger than %d bytes (%d)" % (bucket, key, limit, length))
+    return body
+
+
+class _HashingWriter:
+    """Where the transfer manager writes a download: hashed, then written. It cannot seek, so the
+    transfer manager hands it the bytes in order (ranges fetched ahead wait in memory)."""
+
+    def __init__(self, out):
+        self.out = out
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        self.out.write(data)
+        self.size += len(data)
+        return len(data)
+
+
+@retried
+def _download(s3, bucket: str, key: str, partial: str, config) -> Tuple[str, int]:
+    with open(partial, "wb") as out:
+        writer = _HashingWriter(out)
+        s3.download_fileobj(bucket, key, writer, Config=config)
+        out.flush()
+        os.fsync(out.fileno())
+    return writer.digest.hexdigest(), writer.size
 
 
 def download_file(s3, bucket: str, key: str, dest: str, expected_sha256: Optional[str] = None,
-                  secrets: Iterable[Optional[str]] = ()) -> Tuple[str, int]:
+                  secrets: Iterable[Optional[str]] = (), part_size: int = 16 * 1024 * 1024,
+                  concurrency: int = 4) -> Tuple[str, int]:
     """Stream ``bucket/key`` to ``dest`` (via ``dest.partial``), hashing; check ``expected_sha256``.
 
     Returns ``(sha256 hex, size)``. On any failure ``dest.partial`` is removed and S3Error raised.
     """
     partial = dest + ".partial"
-    digest = hashlib.sha256()
-    size = 0
     try:
-        answer = s3.get_object(Bucket=bucket, Key=key)
-        body = answer["Body"]
-        with open(partial, "wb") as out:
-            for block in body.iter_chunks(READ_CHUNK):
-                digest.update(block)
-                out.write(block)
-                size += len(block)
-            out.flush()
-            os.fsync(out.fileno())
-        if expected_sha256 and digest.hexdigest() != expected_sha256:
+        digest, size = _download(s3, bucket, key, partial, transfer_config(0, part_size, concurrency))
+        if expected_sha256 and digest != expected_sha256:
             raise S3Error("s3://%s/%s: sha256 %s does not match the manifest (%s)" % (
-                bucket, key, digest.hexdigest()[:16], expected_sha256[:16]))
+                bucket, key, digest[:16], expected_sha256[:16]))
         os.rename(partial, dest)
     except S3Error:
         _remove(partial)
@@ -317,7 +413,7 @@ def download_file(s3, bucket: str, key: str, dest: str, expected_sha256: Optiona
     except BaseException:
         _remove(partial)
         raise
-    return digest.hexdigest(), size
+    return digest, size
 
 
 def _remove(path: str) -> None:
@@ -327,229 +423,33 @@ def _remove(path: str) -> None:
         pass
 
 
+@retried
+def _list_all(s3, bucket: str, prefix: str) -> List[Dict[str, Any]]:
+    return s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix).build_full_result() \
+        .get("Contents", [])
+
+
 def list_keys(s3, bucket: str, prefix: str, secrets: Iterable[Optional[str]] = ()) -> List[Dict[str, Any]]:
     """Every object under ``prefix``: ``[{key, size, last_modified}]``."""
-    found = []
     try:
-        paginator = s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                found.append({"key": item["Key"], "size": item["Size"], "last_modified": item["LastModified"]})
+        contents = _list_all(s3, bucket, prefix)
     except Exception as exc:  # pylint: disable=broad-except
         raise S3Error("listing s3://%s/%s failed: %s" % (bucket, prefix, error_message(exc, list(secrets))))
-    return found
+    return [{"key": item["Key"], "size": item["Size"], "last_modified": item["LastModified"]} for item in contents]
+
+
+@retried
+def _delete_objects(s3, bucket: str, keys: List[str]) -> Dict[str, Any]:
+    return s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
 
 
 def delete_keys(s3, bucket: str, keys: List[str], secrets: Iterable[Optional[str]] = ()) -> None:
     """Delete keys, 1000 per request; S3Error naming the first failure."""
     for start in range(0, len(keys), 1000):
-        batch = keys[start:start + 1000]
         try:
-            answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            answer = _delete_objects(s3, bucket, keys[start:start + 1000])
         except Exception as exc:  # pylint: disable=broad-except
             raise S3Error("deleting from s3://%s failed: %s" % (bucket, error_message(exc, list(secrets))))
         errors = answer.get("Errors") or []
         if errors:
             raise S3Error("deleting s3://%s/%s failed: %s" % (bucket, errors[0].get("Key"), errors[0].get("Message")))
-
-
-# --------------------------------------------------------------------------------------------
-# Backups (runbook.ops.pg_backup layout) to and from S3
-# --------------------------------------------------------------------------------------------
-
-def join_key(prefix: Optional[str], name: str) -> str:
-    prefix = (prefix or "").strip("/")
-    return "%s/%s" % (prefix, name) if prefix else name
-
-
-def archive_keys(prefix: Optional[str], manifest: Mapping[str, Any]) -> List[Tuple[str, str, Optional[str]]]:
-    """``[(key, relative file path or '', sha256)]`` of a backup's data objects."""
-    base = join_key(prefix, manifest["name"])
-    if manifest["format"] in ("custom", "tar"):  # one file (backup.SINGLE_FILE_FORMATS)
-        return [(base, "", manifest["sha256"])]
-    return [("%s/%s" % (base, f["path"]), f["path"], f["sha256"]) for f in manifest["files"]]
-
-
-def same_backup(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    """Do two manifests describe the same archive content?"""
-    if a.get("format") != b.get("format"):
-        return False
-    if a.get("format") in ("custom", "tar"):
-        return a.get("sha256") == b.get("sha256") and a.get("size") == b.get("size")
-    return sorted((f["path"], f["sha256"]) for f in a.get("files") or []) == \
-        sorted((f["path"], f["sha256"]) for f in b.get("files") or [])
-
-
-def list_backups(s3, bucket: str, prefix: Optional[str], database: Optional[str] = None,
-                 secrets: Iterable[Optional[str]] = ()) -> List[Dict[str, Any]]:
-    """Backups under ``s3://bucket/prefix/<kind>/``, in the same shape as ``backup.list_backups``.
-
-    Extra keys: ``data_keys`` ({key: size}), ``manifest_key``, ``manifest_exists``.
-    """
-    from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-
-    base = join_key(prefix, "")
-    entries: Dict[Tuple[str, str], Dict[str, Any]] = {}
-    for obj in list_keys(s3, bucket, base, secrets):
-        rel = obj["key"][len(base):]
-        parts = rel.split("/")
-        if len(parts) < 2:
-            continue
-        kind, fname = parts[0], parts[1]
-        is_manifest = len(parts) == 2 and fname.endswith(bk.MANIFEST_SUFFIX)
-        backup = fname[:-len(bk.MANIFEST_SUFFIX)] if is_manifest else fname
-        parsed = bk.parse_backup_name(backup)
-        if parsed is None or (database and parsed["database"] != database):
-            continue
-        entry = entries.setdefault((kind, backup), {
-            "name": "%s/%s" % (kind, backup), "kind": kind, "database": parsed["database"],
-            "timestamp": parsed["timestamp"], "path": join_key(prefix, "%s/%s" % (kind, backup)),
-            "manifest_key": join_key(prefix, "%s/%s" % (kind, backup)) + bk.MANIFEST_SUFFIX,
-            "manifest_exists": False, "data_keys": {}, "partial": False, "verified": None,
-        })
-        if is_manifest:
-            entry["manifest_exists"] = True
-        else:
-            entry["data_keys"][obj["key"]] = obj["size"]
-    found = list(entries.values())
-    for entry in found:
-        entry["complete"] = entry["manifest_exists"]
-    return sorted(found, key=lambda e: e["name"])
-
-
-def check_backup(s3, bucket: str, entry: Dict[str, Any], secrets: Iterable[Optional[str]] = ()) -> Dict[str, Any]:
-    """Fill ``verified``: the manifest is valid and the objects are the ones it describes.
-
-    For a custom archive: the object's size and its ``sha256`` metadata (set by our upload, whose
-    parts S3 checked with SHA-256) match the manifest; for a directory: every file is there with its size.
-    """
-    from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-    import json
-
-    secrets = list(secrets)
-    if not entry["complete"]:
-        entry["verified"], entry["verify_message"] = False, "incomplete: no manifest on S3"
-        return entry
-    try:
-        raw = get_bytes(s3, bucket, entry["manifest_key"], secrets=secrets)
-        manifest = bk.validate_manifest(json.loads((raw or b"").decode("utf-8")))
-    except (ValueError, bk.BackupError, S3Error) as exc:
-        entry["verified"], entry["verify_message"] = False, "manifest unusable: %s" % exc
-        return entry
-    problems = []
-    for key, _rel, digest in archive_keys(_prefix_of(entry), manifest):
-        if key not in entry["data_keys"]:
-            problems.append("%s missing" % key)
-            continue
-        if bk.single_file(manifest):
-            if entry["data_keys"][key] != manifest["size"]:
-                problems.append("%s is %d bytes, manifest says %d" % (key, entry["data_keys"][key], manifest["size"]))
-                continue
-            info = head(s3, bucket, key, secrets) or {}
-            if (info.get("Metadata") or {}).get("sha256") != digest:
-                problems.append("%s sha256 metadata does not match the manifest" % key)
-    if manifest["format"] == "directory":
-        sizes = {f["path"]: f["size"] for f in manifest["files"]}
-        for key, rel, _digest in archive_keys(_prefix_of(entry), manifest):
-            if key in entry["data_keys"] and entry["data_keys"][key] != sizes[rel]:
-                problems.append("%s size differs from the manifest" % key)
-    entry["verified"] = not problems
-    entry["verify_message"] = "; ".join(problems[:5]) if problems else "objects match the manifest"
-    return entry
-
-
-def _prefix_of(entry: Mapping[str, Any]) -> str:
-    """The key prefix an entry was listed under (its path without ``<kind>/<name>``)."""
-    path = entry["path"]
-    tail = entry["name"]
-    return path[:-len(tail)].rstrip("/") if path.endswith(tail) else ""
-
-
-def delete_backup(s3, bucket: str, entry: Mapping[str, Any], secrets: Iterable[Optional[str]] = ()) -> None:
-    """Delete the manifest first (the backup is then incomplete, never complete without data), then the data."""
-    if entry.get("manifest_exists"):
-        delete_keys(s3, bucket, [entry["manifest_key"]], secrets)
-    if entry.get("data_keys"):
-        delete_keys(s3, bucket, sorted(entry["data_keys"]), secrets)
-
-
-def fetch_backup(s3, bucket: str, prefix: Optional[str], name: str, backup_dir: str, overwrite: bool = False,
-                 check_mode: bool = False, secrets: Iterable[Optional[str]] = ()) -> Dict[str, Any]:
-    """Download the backup ``name`` (``<kind>/<file>``) into ``backup_dir``, verifying every SHA-256.
-
-    The manifest must exist on S3 (else the upload never completed). Data is streamed to
-    ``.partial`` files, checked, renamed into place; the local manifest is written last.
-    Returns ``{changed, path, manifest_path, keys, manifest, bytes, seconds, message}``.
-    """
-    import json
-    import time
-
-    from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-
-    secrets = list(secrets)
-    name = name.strip("/")
-    if not name or ".." in name.split("/") or name.startswith("/"):
-        raise S3Error("name %r must be relative to the backup directory (<kind>/<file>)" % name)
-    mkey = join_key(prefix, name) + bk.MANIFEST_SUFFIX
-    remote = get_bytes(s3, bucket, mkey, secrets=secrets)
-    if remote is None:
-        raise S3Error("s3://%s/%s does not exist: the backup is missing or its upload never completed" % (bucket, mkey))
-    try:
-        manifest = bk.validate_manifest(json.loads(remote.decode("utf-8")))
-    except ValueError:
-        raise S3Error("s3://%s/%s is not valid JSON" % (bucket, mkey))
-    if manifest["name"] != name:
-        raise S3Error("s3://%s/%s describes %s, not %s" % (bucket, mkey, manifest["name"], name))
-    dest = os.path.join(backup_dir, name)
-    mpath = bk.manifest_path(dest)
-    data = archive_keys(prefix, manifest)
-    result: Dict[str, Any] = {"changed": False, "path": dest, "manifest_path": mpath, "manifest": manifest,
-                              "keys": [k for k, _p, _s in data] + [mkey], "bytes": 0, "seconds": 0.0}
-    if os.path.exists(mpath):
-        try:
-            local = bk.load_manifest(mpath)
-        except bk.BackupError:
-            local = {}
-        if same_backup(local, manifest) and bk.verify_archive(dest, manifest)[0]:
-            result["message"] = "%s is already here and verified" % dest
-            return result
-        if not overwrite:
-            raise S3Error("%s already exists and differs from s3://%s/%s: refusing without overwrite"
-                          % (dest, bucket, mkey))
-    result["changed"] = True
-    if check_mode:
-        result["message"] = "would download %d object(s) to %s" % (len(data), dest)
-        return result
-    started = time.monotonic()
-    total = 0
-    try:
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-    except OSError as exc:
-        raise S3Error("cannot create %s: %s" % (os.path.dirname(dest), exc.strerror or exc))
-    bk.remove_path(mpath)
-    if bk.single_file(manifest):
-        total = download_file(s3, bucket, data[0][0], dest, manifest["sha256"], secrets)[1]
-    else:
-        staging = dest + bk.PARTIAL_SUFFIX
-        bk.remove_path(staging)
-        try:
-            for key, rel, digest in data:
-                target = os.path.join(staging, rel)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                total += download_file(s3, bucket, key, target, digest, secrets)[1]
-            bk.remove_path(dest)
-            os.rename(staging, dest)
-        except OSError as exc:
-            bk.remove_path(staging)
-            raise S3Error("writing %s failed: %s" % (staging, exc.strerror or exc))
-        except BaseException:
-            bk.remove_path(staging)
-            raise
-    try:
-        bk.atomic_write_json(mpath, manifest)
-    except OSError as exc:
-        raise S3Error("writing %s failed: %s" % (mpath, exc.strerror or exc))
-    result["seconds"] = time.monotonic() - started
-    result["bytes"] = total
-    result["message"] = "downloaded %d bytes to %s, sha256 verified, in %.1fs" % (total, dest, result["seconds"])
-    return result

@@ -11,7 +11,8 @@ import pytest
 from utils.backup_fixtures import create_db, drop_db, unique
 from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 
 
 @pytest.fixture(scope="module")
@@ -25,18 +26,18 @@ def real_backup(postgres, tmp_path_factory):
 
 def plant(backup_dir, real, kind, age_days, state="verified", database="app"):
     """Copy a real backup to ``<kind>/<database>-<now - age>.dump.zst`` with the given state."""
-    moment = bk.utcnow() - datetime.timedelta(days=age_days)
-    name = bk.backup_name(kind, database, moment, "dump.zst")
+    moment = catalog_runner.utcnow() - datetime.timedelta(days=age_days)
+    name = catalog_plan.backup_name(kind, database, moment, "dump.zst")
     path = os.path.join(str(backup_dir), name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if state == "partial":
-        path += bk.PARTIAL_SUFFIX
+        path += catalog_plan.PARTIAL_SUFFIX
         shutil.copy(real["path"], path)
         return kind + "/" + os.path.basename(path)
     shutil.copy(real["path"], path)
     if state != "incomplete":
         manifest = dict(real["manifest"], kind=kind, name=name, database=database)
-        bk.atomic_write_json(bk.manifest_path(path), manifest)
+        catalog_runner.atomic_write_json(catalog_plan.manifest_path(path), manifest)
     if state == "corrupt":
         with open(path, "r+b") as handle:
             handle.seek(50)
@@ -81,9 +82,9 @@ def test_check_mode_lists_then_real_run_deletes(real_backup, tmp_path):
     assert done["changed"] is True and done["deleted"] == preview["deleted"]
     remaining = _files(tmp_path)
     for name in done["deleted"]:
-        assert name not in remaining and bk.manifest_path(name) not in remaining
+        assert name not in remaining and catalog_plan.manifest_path(name) not in remaining
     for name in done["kept"]:
-        assert name in remaining and bk.manifest_path(name) in remaining
+        assert name in remaining and catalog_plan.manifest_path(name) in remaining
     assert done["metrics"]['backup_retention_deleted{kind="monthly"}'] == 2
 
     again = run_module("backup_retention", args)
@@ -109,7 +110,7 @@ def test_newest_corrupt_keeps_newest_verified(real_backup, tmp_path):
     assert result["deleted"] == [older]
     assert good_old in result["kept"] and bad_newest in result["kept"]
     assert os.path.exists(os.path.join(str(tmp_path), good_old))
-    assert os.path.exists(bk.manifest_path(os.path.join(str(tmp_path), good_old)))
+    assert os.path.exists(catalog_plan.manifest_path(os.path.join(str(tmp_path), good_old)))
 
 
 def test_incomplete_and_partial_leftovers(real_backup, tmp_path):
@@ -120,7 +121,7 @@ def test_incomplete_and_partial_leftovers(real_backup, tmp_path):
     result = run_module("backup_retention", dict(backup_dir=str(tmp_path), rules=RULES))
     assert result["deleted"] == [old_partial, old_incomplete]
     assert set(result["kept"]) == {newest_incomplete, complete}
-    assert _files(tmp_path) == sorted([newest_incomplete, complete, bk.manifest_path(complete)])
+    assert _files(tmp_path) == sorted([newest_incomplete, complete, catalog_plan.manifest_path(complete)])
 
 
 def test_without_checksum_verification_corrupt_newest_is_protected(real_backup, tmp_path):
@@ -165,12 +166,12 @@ def _s3_options(server, bucket):
 
 
 def test_s3_prefix_retention(real_backup, tmp_path, s3_server):
-    from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
+    from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3_client
     import json
 
     bucket = "ret-" + unique("b").replace("_", "-")
     options = _s3_options(s3_server, bucket)
-    client = s3u.client(options)
+    client = s3_client.client(options)
     client.create_bucket(Bucket=bucket)
     names = {
         "newest_corrupt": plant(tmp_path, real_backup, "daily", 0.1),
@@ -183,7 +184,7 @@ def test_s3_prefix_retention(real_backup, tmp_path, s3_server):
         run_module("s3_backup", upload)
     # The newest copy on S3 gets damaged; an upload that never finished has no manifest.
     client.put_object(Bucket=bucket, Key="pg/" + names["newest_corrupt"], Body=b"damaged")
-    stale = bk.backup_name("daily", "app", bk.utcnow() - datetime.timedelta(days=2), "dump.zst")
+    stale = catalog_plan.backup_name("daily", "app", catalog_runner.utcnow() - datetime.timedelta(days=2), "dump.zst")
     client.put_object(Bucket=bucket, Key="pg/" + stale, Body=b"half an upload")
     args = dict(s3=options, rules=RULES)
     preview = run_module("backup_retention", args, check_mode=True)

@@ -12,7 +12,8 @@ import pytest
 from utils.backup_fixtures import create_db, drop_db, unique
 from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +31,14 @@ def fresh(postgres, source, tmp_path_factory):
 
 def _copy(real, backup_dir, kind="daily", age_hours=0.0, database=None, corrupt=False, manifest_change=None):
     database = database or real["manifest"]["database"]
-    moment = bk.utcnow() - datetime.timedelta(hours=age_hours)
-    name = bk.backup_name(kind, database, moment, "dump.zst")
+    moment = catalog_runner.utcnow() - datetime.timedelta(hours=age_hours)
+    name = catalog_plan.backup_name(kind, database, moment, "dump.zst")
     path = os.path.join(str(backup_dir), name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     shutil.copy(real["path"], path)
     manifest = dict(real["manifest"], kind=kind, name=name)
     manifest.update(manifest_change or {})
-    bk.atomic_write_json(bk.manifest_path(path), manifest)
+    catalog_runner.atomic_write_json(catalog_plan.manifest_path(path), manifest)
     if corrupt:
         with open(path, "r+b") as handle:
             handle.seek(200)

@@ -18,8 +18,9 @@ import pytest
 
 from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
-from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3u
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
+from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3_client
 
 WRITER = r"""
 import sqlite3, sys, time
@@ -68,7 +69,7 @@ def _paths(root):
 
 
 def _arc(root, rel):
-    return bk.os.path.join(str(root), rel).lstrip("/")
+    return os.path.join(str(root), rel).lstrip("/")
 
 
 def test_archive_writes_tar_zstd_with_per_file_checksums_and_manifest_last(tmp_path):
@@ -84,7 +85,7 @@ def test_archive_writes_tar_zstd_with_per_file_checksums_and_manifest_last(tmp_p
     assert manifest == result["manifest"]
     assert manifest["format"] == "tar" and manifest["compression"] == "zstd" and manifest["kind"] == "monthly"
     assert manifest["database"] == "finchat-files"
-    digest, size = bk.sha256_file(path)
+    digest, size = catalog_runner.sha256_file(path)
     assert (manifest["sha256"], manifest["size"]) == (digest, size)
     assert subprocess.run(["zstd", "-t", "-q", path], check=False).returncode == 0
     # What tar itself sees, and the checksum of every file against the source.
@@ -95,7 +96,7 @@ def test_archive_writes_tar_zstd_with_per_file_checksums_and_manifest_last(tmp_p
                 "log/finchat/app.log"):
         entry = members[_arc(src, rel)]
         assert entry["type"] == "file" and entry["size"] == len(files[rel])
-        assert entry["sha256"] == bk.sha256_file(str(src / rel))[0]
+        assert entry["sha256"] == catalog_runner.sha256_file(str(src / rel))[0]
     assert members[_arc(src, "app/config/current.yaml")] == {"path": _arc(src, "app/config/current.yaml"),
                                                              "type": "symlink", "target": "settings.yaml"}
     # Exclusions: by base name, by directory name, by absolute path.
@@ -266,14 +267,15 @@ def test_archive_whose_members_differ_from_the_manifest_is_refused(tmp_path):
         info = tarfile.TarInfo("a/evil")
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
-    digest, size = bk.sha256_file(archive)
-    manifest = bk.build_manifest(kind="manual", database="evil", name=name, format="tar", compression="none",
-                                 size=size, sha256=digest, started=bk.iso(bk.utcnow()), finished=bk.iso(bk.utcnow()),
-                                 members=[{"path": "a", "type": "symlink", "target": str(outside)},
-                                          {"path": "a/evil", "type": "file", "size": 5,
-                                           "sha256": hashlib.sha256(payload).hexdigest()}],
-                                 sqlite=[], warnings=[], sources=[], exclude=[])
-    bk.atomic_write_json(bk.manifest_path(archive), manifest)
+    digest, size = catalog_runner.sha256_file(archive)
+    now = catalog_plan.iso(catalog_runner.utcnow())
+    manifest = catalog_plan.build_manifest(
+        kind="manual", database="evil", name=name, format="tar", compression="none", size=size, sha256=digest,
+        started=now, finished=now,
+        members=[{"path": "a", "type": "symlink", "target": str(outside)},
+                 {"path": "a/evil", "type": "file", "size": 5, "sha256": hashlib.sha256(payload).hexdigest()}],
+        sqlite=[], warnings=[], sources=[], exclude=[])
+    catalog_runner.atomic_write_json(catalog_plan.manifest_path(archive), manifest)
     with pytest.raises(ModuleFailed, match="through a symlink outside"):
         run_module("file_archive", dict(state="restored", backup=archive, dest=str(tmp_path / "dest")))
     assert os.listdir(str(outside)) == []
@@ -329,18 +331,18 @@ def test_s3_offload_and_retention_handle_file_archives(tmp_path, s3_server):
     out = tmp_path / "bk"
     made = [run_module("file_archive", dict(name="cfg", paths=[str(src / "app/config")], backup_dir=str(out)))]
     # An older archive: renamed to a date two months back, manifest name adjusted.
-    old = bk.utcnow() - datetime.timedelta(days=70)
+    old = catalog_runner.utcnow() - datetime.timedelta(days=70)
     older = run_module("file_archive", dict(name="cfg", paths=[str(src / "app/config")], backup_dir=str(out),
                                             kind="old"))
-    new_name = "monthly/cfg-%s.tar.zst" % bk.format_ts(old)
+    new_name = "monthly/cfg-%s.tar.zst" % catalog_plan.format_ts(old)
     os.rename(older["path"], str(out / new_name))
     manifest = dict(older["manifest"], name=new_name, kind="monthly")
-    bk.atomic_write_json(str(out / new_name) + bk.MANIFEST_SUFFIX, manifest)
+    catalog_runner.atomic_write_json(str(out / new_name) + catalog_plan.MANIFEST_SUFFIX, manifest)
     os.unlink(older["manifest_path"])
     bucket = "rbbak-" + uuid.uuid4().hex[:10]
     s3 = dict(endpoint_url=s3_server.endpoint_url, access_key=s3_server.access_key,
               secret_key=s3_server.secret_key, bucket=bucket, retries=2)
-    s3u.client(s3).create_bucket(Bucket=bucket)
+    s3_client.client(s3).create_bucket(Bucket=bucket)
     for path in (made[0]["path"], str(out / new_name)):
         up = run_module("s3_backup", dict(s3, mode="upload", backup=path, prefix="files"))
         assert up["changed"] is True
@@ -349,7 +351,7 @@ def test_s3_offload_and_retention_handle_file_archives(tmp_path, s3_server):
     down = run_module("s3_backup", dict(s3, mode="download", name=made[0]["name"], prefix="files",
                                         backup_dir=str(tmp_path / "fetched")))
     assert down["changed"] is True
-    assert bk.sha256_file(down["path"])[0] == made[0]["manifest"]["sha256"]
+    assert catalog_runner.sha256_file(down["path"])[0] == made[0]["manifest"]["sha256"]
     restored = run_module("file_archive", dict(state="restored", backup=down["path"], dest=str(tmp_path / "r")))
     assert restored["status"] == "ok"
     rules = {"monthly": {"keep_days": 60}}

@@ -14,7 +14,9 @@ import pytest
 from utils.backup_fixtures import create_db, drop_db, unique
 from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
+from ansible_collections.runbook.ops.plugins.module_utils.backup import tool_runner
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +52,7 @@ def test_custom_zstd_backup_writes_archive_then_manifest(postgres, source, tmp_p
     assert _entries(tmp_path / "daily") == sorted([os.path.basename(path), os.path.basename(mpath)])
     manifest = json.loads(open(mpath).read())
     assert manifest == result["manifest"]
-    digest, size = bk.sha256_file(path)
+    digest, size = catalog_runner.sha256_file(path)
     assert manifest["sha256"] == digest and manifest["size"] == size
     assert manifest["database"] == source and manifest["kind"] == "daily"
     assert manifest["format"] == "custom" and manifest["compression"] == "zstd"
@@ -59,7 +61,7 @@ def test_custom_zstd_backup_writes_archive_then_manifest(postgres, source, tmp_p
     assert manifest["row_counts"] == {"public.Odd Name": 2, "public.docs": 1, "public.filings": 2000,
                                       "reporting.daily": 10}
     assert manifest["row_count_method"] == "exact"
-    assert bk.parse_iso(manifest["finished"]) >= bk.parse_iso(manifest["started"])
+    assert catalog_plan.parse_iso(manifest["finished"]) >= catalog_plan.parse_iso(manifest["started"])
     assert manifest["duration_seconds"] >= 0
     # A valid zstd stream holding a custom-format archive.
     assert subprocess.run(["zstd", "-t", "-q", path], check=False).returncode == 0
@@ -83,9 +85,9 @@ def test_other_formats_verify_against_their_manifest(postgres, source, tmp_path,
         extra["compression"] = compression
     result = run_module("pg_backup", _args(postgres, source, tmp_path, **extra))
     assert result["path"].endswith(ext)
-    manifest = bk.load_manifest(result["manifest_path"])
+    manifest = catalog_runner.load_manifest(result["manifest_path"])
     assert manifest["compression"] == (compression or "zstd")
-    ok, message = bk.verify_archive(result["path"], manifest)
+    ok, message = catalog_runner.verify_archive(result["path"], manifest)
     assert ok, message
     if fmt == "directory":
         paths = {f["path"] for f in manifest["files"]}
@@ -127,7 +129,7 @@ def _earlier_backup(postgres, source, backup_dir):
 def _assert_untouched(earlier, backup_dir):
     assert _entries(backup_dir / "daily") == sorted(
         [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"])])
-    assert bk.verify_archive(earlier["path"], bk.load_manifest(earlier["manifest_path"]))[0]
+    assert catalog_runner.verify_archive(earlier["path"], catalog_runner.load_manifest(earlier["manifest_path"]))[0]
 
 
 def test_pg_dump_killed_half_way(postgres, source, tmp_path):
@@ -142,7 +144,7 @@ def test_pg_dump_killed_half_way(postgres, source, tmp_path):
 
 def test_pg_dump_failing_after_some_output(postgres, source, tmp_path):
     earlier = _earlier_backup(postgres, source, tmp_path)
-    real = bk.find_pg_binary("pg_dump")
+    real = tool_runner.find_pg_binary("pg_dump")
     wrapper = _script(tmp_path, "pg_dump_fails",
                       '"%s" "$@" | head -c 4096\necho "pg_dump: error: injected failure" >&2\nexit 3\n' % real)
     with pytest.raises(ModuleFailed) as failed:
@@ -209,7 +211,7 @@ def test_disk_fills_up(postgres, tmp_path, tiny_disk, fmt, rows, step):
         assert step in failed.value.result["msg"]
         assert _entries(disk / "daily") == sorted(
             [os.path.basename(earlier["path"]), os.path.basename(earlier["manifest_path"])])
-        assert bk.verify_archive(earlier["path"], bk.load_manifest(earlier["manifest_path"]))[0]
+        assert catalog_runner.verify_archive(earlier["path"], catalog_runner.load_manifest(earlier["manifest_path"]))[0]
     finally:
         drop_db(postgres, small)
         drop_db(postgres, big)
@@ -239,3 +241,49 @@ def test_unreachable_server_and_wrong_password(postgres, source, tmp_path):
         run_module("pg_backup", args)
     assert "connection refused" in failed.value.result["msg"]
     assert _entries(tmp_path / "daily") == []
+
+
+def test_backup_modules_through_ansible_playbook(postgres, source, tmp_path):
+    """pg_backup, backup_verify, pg_restore, backup_retention and file_archive as Ansible runs them
+    (AnsiballZ with their module_utils, the argument specs and their rules), on localhost."""
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    dsn = postgres.dsn(database="postgres")
+    target = unique("play")
+    files = tmp_path / "files"
+    files.mkdir()
+    (files / "app.conf").write_text("x = 1\n")
+    tasks = [
+        {"name": "backup", "runbook.ops.pg_backup": dict(dsn, database=source, backup_dir=str(tmp_path / "b")),
+         "register": "dump"},
+        {"name": "verify", "runbook.ops.backup_verify": dict(dsn, backup_dir=str(tmp_path / "b"), test_restore=True),
+         "register": "verified"},
+        {"name": "restore", "runbook.ops.pg_restore": dict(dsn, backup="{{ dump.path }}", target=target),
+         "register": "restored"},
+        {"name": "retention", "runbook.ops.backup_retention": dict(backup_dir=str(tmp_path / "b")),
+         "check_mode": True, "diff": True, "register": "kept"},
+        {"name": "archive", "runbook.ops.file_archive": dict(paths=[str(files)], backup_dir=str(tmp_path / "f")),
+         "register": "archived"},
+        {"name": "unpack", "runbook.ops.file_archive": dict(state="restored", backup="{{ archived.path }}",
+                                                            dest=str(tmp_path / "out"))},
+        {"name": "results", "ansible.builtin.assert": {"that": [
+            "dump is changed", "verified.status == 'ok'", "verified is not changed", "restored.status == 'ok'",
+            "kept is not changed", "kept.deleted == []", "archived is changed"]}},
+    ]
+    playbook = tmp_path / "backup.yml"
+    playbook.write_text(json.dumps([{"name": "backup modules", "hosts": "localhost", "gather_facts": False,
+                                     "tasks": tasks}]))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"))
+    env.pop("ANSIBLE_CONFIG", None)
+    try:
+        done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "localhost,", "-c",
+                               "local", "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                              cwd=str(root), env=env, capture_output=True, text=True, timeout=600, check=False)
+        assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+        assert (tmp_path / "out" / str(files).lstrip("/") / "app.conf").read_text() == "x = 1\n"
+        if postgres.password:
+            assert postgres.password not in done.stdout
+    finally:
+        drop_db(postgres, target)

@@ -12,7 +12,7 @@ import pytest
 from utils.backup_fixtures import create_db, drop_db, schema_dump, table_checksums, unique
 from utils.run import ModuleFailed, run_module
 
-from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner as bk
+from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +222,7 @@ def test_row_count_mismatch_is_critical_and_blocks_swap(postgres, backups, targe
     archive = _copy_backup(backups["zstd"], tmp_path)
     manifest = json.loads(open(archive + ".manifest.json").read())
     manifest["row_counts"]["public.filings"] = 1999
-    bk.atomic_write_json(archive + ".manifest.json", manifest)
+    catalog_runner.atomic_write_json(archive + ".manifest.json", manifest)
     target = targets()
     create_db(postgres, target, "CREATE TABLE old_data (x int);")
     result = _restore(postgres, archive, target, swap=True)
@@ -240,8 +240,8 @@ def test_pg_restore_failure_drops_new_database(postgres, backups, targets, tmp_p
     with open(archive, "wb") as handle:
         handle.write(b"PGDMP not really an archive")
     manifest = json.loads(open(archive + ".manifest.json").read())
-    manifest["sha256"], manifest["size"] = bk.sha256_file(archive)
-    bk.atomic_write_json(archive + ".manifest.json", manifest)
+    manifest["sha256"], manifest["size"] = catalog_runner.sha256_file(archive)
+    catalog_runner.atomic_write_json(archive + ".manifest.json", manifest)
     target = targets()
     with pytest.raises(ModuleFailed) as failed:
         _restore(postgres, archive, target)
@@ -298,7 +298,7 @@ def test_single_frame_zstd_archive_restores(postgres, source, backups, targets, 
     subprocess.run(["zstd", "-q", "-f", "-o", archive], input=raw, check=True)
     assert _frames(archive) == 1
     manifest = json.loads(open(archive + ".manifest.json").read())
-    manifest["sha256"], manifest["size"] = bk.sha256_file(archive)
+    manifest["sha256"], manifest["size"] = catalog_runner.sha256_file(archive)
     with open(archive + ".manifest.json", "w") as handle:
         json.dump(manifest, handle)
     target = targets()
@@ -335,7 +335,7 @@ def test_undecompressable_archive_matching_its_manifest_fails_cleanly(postgres, 
     manifest = json.loads(open(archive + ".manifest.json").read())
     for entry in manifest["files"] or [manifest]:
         if kind == "zstd" or os.path.join(archive, entry["path"]) == broken:
-            entry["sha256"], entry["size"] = bk.sha256_file(broken)
+            entry["sha256"], entry["size"] = catalog_runner.sha256_file(broken)
     with open(archive + ".manifest.json", "w") as handle:
         json.dump(manifest, handle)
     target = targets()

@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: runbook.ops contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The S3 options (doc fragment runbook.ops.s3) and their declared rules."""
+
+from __future__ import absolute_import, annotations, division, print_function
+
+__metaclass__ = type  # pylint: disable=invalid-name
+
+from typing import Any, Dict
+
+S3_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = dict(
+    bucket=dict(type="str", required=True),
+    endpoint_url=dict(type="str"),
+    region=dict(type="str", default="us-east-1"),
+    access_key=dict(type="str", no_log=True, aliases=["aws_access_key_id"]),
+    secret_key=dict(type="str", no_log=True, aliases=["aws_secret_access_key"]),
+    session_token=dict(type="str", no_log=True),
+    validate_certs=dict(type="bool", default=True),
+    retries=dict(type="int", default=5),
+    s3_connect_timeout=dict(type="float", default=10),
+    s3_read_timeout=dict(type="float", default=60),
+)
+
+S3_REQUIRED_TOGETHER = [["access_key", "secret_key"]]
+
+
+def s3_argspec(**options: Dict[str, Any]) -> Dict[str, Any]:
+    """The S3 options at the top level of a module, with ``options`` added, and their rules:
+    ``AnsibleModule(**s3_argspec(...), supports_check_mode=True)``."""
+    return dict(argument_spec=dict(S3_ARGUMENT_SPEC, **options), required_together=list(S3_REQUIRED_TOGETHER))
+
+
+def s3_suboptions(**options: Dict[str, Any]) -> Dict[str, Any]:
+    """The S3 options as one ``type: dict`` option (``s3:`` of pg_restore and backup_retention),
+    with ``options`` added and the same rules."""
+    return dict(type="dict", options=dict(S3_ARGUMENT_SPEC, **options), required_together=list(S3_REQUIRED_TOGETHER))
