@@ -45,7 +45,7 @@ Rule = Callable[[Mapping[str, Any]], Optional[str]]
 
 def values(params: Mapping[str, Any], option: str) -> Iterator[Tuple[str, Any, Mapping[str, Any]]]:
     """Each ``(display name, value, the dict holding it)`` of a dotted option that is set."""
-    head, _, rest = option.partition(".")
+    head, _dot, rest = option.partition(".")
     value = params.get(head) if isinstance(params, Mapping) else None
     if value is None:
         return
@@ -85,7 +85,7 @@ def shorten(value: Any) -> str:
 def bound(option: str, limit: float, above: bool, inclusive: bool = True) -> Rule:
     """The rule that every value of ``option`` is at least (``above``) or at most ``limit``."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _ in values(params, option):
+        for name, value, _holder in values(params, option):
             if not is_number(value):
                 continue
             problem = number_problem(name, value)
@@ -117,7 +117,7 @@ def between(option: str, low: float, high: float, what: str = "") -> Rule:
     """``low`` <= ``option`` <= ``high``; ``what`` names the kind of value in the message
     (``is a percentage between 0 and 100``)."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _ in values(params, option):
+        for name, value, _holder in values(params, option):
             if not is_number(value):
                 continue
             problem = number_problem(name, value)
@@ -148,7 +148,7 @@ def port(option: str) -> Rule:
 def http_status(option: str) -> Rule:
     """Every element of the list ``option`` is an HTTP status code, 100 to 599."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, codes, _ in values(params, option):
+        for name, codes, _holder in values(params, option):
             for code in codes if isinstance(codes, list) else [codes]:
                 if not is_number(code) or not 100 <= code <= 599:
                     return "%s must hold HTTP status codes between 100 and 599, got %s" % (name, shorten(code))
@@ -161,13 +161,13 @@ def ordered(warning: str, critical: str, high_is_bad: bool = True) -> Rule:
     bad (usage, latency), warning >= critical when a low value is bad (days left, hit rate).
     Both options sit in the same dict: ``endpoints.latency_warning`` and
     ``endpoints.latency_critical`` are compared endpoint by endpoint."""
-    parent, _, warning_leaf = warning.rpartition(".")
+    parent, _dot, warning_leaf = warning.rpartition(".")
     critical_leaf = critical.rpartition(".")[2]
 
     def rule(params: Mapping[str, Any]) -> Optional[str]:
         holders = [("", params)] if not parent else [
             (name.rpartition(".")[0] + "." if "." in name else "", holder)
-            for name, _, holder in values(params, parent + "." + warning_leaf)]
+            for name, _value, holder in values(params, parent + "." + warning_leaf)]
         for prefix, holder in holders:
             low, high = holder.get(warning_leaf), holder.get(critical_leaf)
             if not (is_number(low) and is_number(high)):
@@ -185,7 +185,7 @@ def ordered(warning: str, critical: str, high_is_bad: bool = True) -> Rule:
 def not_empty(option: str) -> Rule:
     """``option``, when given, is not empty (a list, a string, a path)."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _ in values(params, option):
+        for name, value, _holder in values(params, option):
             if isinstance(value, str) and not value.strip() or isinstance(value, (list, dict)) and not value:
                 return "%s must not be empty" % name
         return None
@@ -197,7 +197,7 @@ def matches(option: str, pattern: str, what: str) -> Rule:
     compiled = re.compile(pattern)
 
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _ in values(params, option):
+        for name, value, _holder in values(params, option):
             if isinstance(value, str) and not compiled.fullmatch(value):
                 return "%s must be %s, got %r" % (name, what, shorten(value))
         return None
@@ -208,7 +208,7 @@ def hostname(option: str) -> Rule:
     """Every value of ``option`` is a host name whose labels are 1 to 63 characters (253 in
     all), or an IP address; what the IDNA codec would refuse is refused here with a message."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _ in values(params, option):
+        for name, value, _holder in values(params, option):
             if not isinstance(value, str) or ":" in value:
                 continue
             labels = value[:-1].split(".") if value.endswith(".") else value.split(".")
@@ -223,7 +223,7 @@ def hostname(option: str) -> Rule:
 def no_nul(option: str) -> Rule:
     """No value of ``option`` (a string or a list of strings) holds a NUL character."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _ in values(params, option):
+        for name, value, _holder in values(params, option):
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, str) and "\x00" in item:
                     return "%s must not contain a NUL character" % name
@@ -239,14 +239,12 @@ def typed_options(argument_spec: Mapping[str, Any], kinds: Sequence[str], prefix
         if kind in kinds or kind == "list" and spec.get("elements", "str") in kinds and not spec.get("options"):
             yield prefix + name
         if spec.get("options"):
-            for inner in typed_options(spec["options"], kinds, prefix + name + "."):
-                yield inner
+            yield from typed_options(spec["options"], kinds, prefix + name + ".")
 
 
 def numeric_options(argument_spec: Mapping[str, Any]) -> Iterator[str]:
     """The dotted names of every ``int`` and ``float`` option of an argument spec."""
-    for name in typed_options(argument_spec, ("int", "float")):
-        yield name
+    yield from typed_options(argument_spec, ("int", "float"))
 
 
 def default_rules(argument_spec: Mapping[str, Any]) -> List[Rule]:
@@ -265,8 +263,7 @@ def flatten(rules: Sequence[Any]) -> Iterator[Rule]:
     """Rules, with the lists some helpers return opened."""
     for rule in rules:
         if isinstance(rule, (list, tuple)):
-            for inner in flatten(rule):
-                yield inner
+            yield from flatten(rule)
         else:
             yield rule
 

@@ -75,7 +75,8 @@ BASE: Dict[str, Dict[str, Any]] = {
     "pg_backup": dict(PG, backup_dir=ABSENT, login_password=SECRET),
     "pg_diagnostics": dict(PG, login_password=SECRET),
     "pg_maintenance": dict(PG, login_password=SECRET),
-    "pg_restore": dict(PG, backup=ABSENT + ".dump", target="sweep", login_password=SECRET),
+    "pg_restore": dict(PG, backup=ABSENT + ".dump", target="sweep", login_password=SECRET,
+                       download_dir=os.path.join(ROOT, "download")),
     "pg_terminate": dict(PG, login_password=SECRET),
     "postgres_check": dict(PG, login_password=SECRET),
     "redis_check": dict(login_host="127.0.0.1", port=CLOSED, connect_timeout=1, login_password=SECRET),
@@ -152,8 +153,7 @@ def options(argument_spec: Dict[str, Any], prefix: Tuple[str, ...] = ()) -> Iter
     for key, spec in argument_spec.items():
         yield prefix + (key,), spec
         if spec.get("options"):
-            for item in options(spec["options"], prefix + (key,)):
-                yield item
+            yield from options(spec["options"], prefix + (key,))
 
 
 def with_value(args: Dict[str, Any], spec: Dict[str, Any], path: Tuple[str, ...], value: Any) -> Optional[Dict[str, Any]]:
@@ -178,14 +178,8 @@ def with_value(args: Dict[str, Any], spec: Dict[str, Any], path: Tuple[str, ...]
     return args
 
 
-# Modules whose validation waits for the backup/s3 refactor of issue 11 to land on main.
-PENDING = {"backup_retention", "backup_verify", "file_archive", "pg_backup", "pg_restore", "s3_backup"}
-
-
 def run(name: str, args: Dict[str, Any]) -> Tuple[Dict[str, Any], str]:
     """The module's JSON result and its output; an exception escaping ``main()`` fails the test."""
-    if name in PENDING:
-        pytest.xfail("validation of %s lands after the backup/s3 refactor" % name)
     module = importlib.import_module(PACKAGE + name)
     out = io.StringIO()
     with patch_module_args(dict(args)), redirect_stdout(out):
