@@ -65,6 +65,8 @@ RULES = [
     validation.port("port"),
     validation.at_least("connect_timeout", 0, inclusive=False),
     validation.percentage("memory_warning", "memory_critical", "clients_warning", "clients_critical"),
+    [validation.at_least(name, 0, inclusive=False)
+     for name in ("memory_warning", "memory_critical", "clients_warning", "clients_critical")],
     validation.ratio("hit_rate_warning", "hit_rate_critical"),
     validation.at_least("memory_limit_bytes", 0, inclusive=False),
     validation.ordered("memory_warning", "memory_critical"),

@@ -19,6 +19,7 @@ SPEC = argspec.redis_check_argspec()["argument_spec"]
     ({"connect_timeout": 0}, "connect_timeout must be more than 0"),
     ({"connect_timeout": 1e12}, "connect_timeout must be at most 31622400"),
     ({"memory_warning": 120}, "memory_warning is a percentage"),
+    ({"clients_critical": 0}, "clients_critical must be more than 0, got 0"),
     ({"hit_rate_warning": 70}, "hit_rate_warning is a ratio between 0 and 1"),
     ({"memory_limit_bytes": 0}, "memory_limit_bytes must be more than 0"),
     ({"memory_warning": 95}, "memory_warning must be at most memory_critical (90.0), got 95"),
