@@ -55,6 +55,7 @@ def restore_options() -> Dict[str, Any]:
 # negative, and a timeout at most a year.
 VALUE_RULES = s3_argspec.VALUE_RULES + [
     validation.port("port"),
+    validation.at_least("connect_timeout", 1),
     validation.at_least("jobs", 1),
     validation.at_most("jobs", 256),
     validation.not_empty("backup_dir"),

@@ -317,7 +317,7 @@ def documented_percentages(name: str) -> List[Tuple[str, ...]]:
     return found
 
 
-def range_cases() -> Iterator[Any]:
+def percent_status_port_empty_cases() -> Iterator[Any]:
     for name in NAMES:
         for path in documented_percentages(name):
             yield pytest.param(name, path, 150, id="%s-%s-percent" % (name, ".".join(path)))
@@ -330,6 +330,25 @@ def range_cases() -> Iterator[Any]:
                 yield pytest.param(name, path, [], id="%s-%s-empty" % (name, ".".join(path)))
             if spec.get("type") == "path" and (spec.get("required") or path[-1].endswith("_dir")):
                 yield pytest.param(name, path, "", id="%s-%s-empty" % (name, ".".join(path)))
+
+
+# Options where 0 means nothing sensible (a wait of no time, no worker), by name at any module.
+ZERO_INVALID = ("max_workers", "batch_size", "concurrency", "jobs", "failure_threshold", "part_size_mb",
+                "s3_connect_timeout", "s3_read_timeout", "request_timeout", "wait_sleep", "timeout",
+                "connect_timeout", "query_timeout")
+
+
+def zero_cases() -> Iterator[Any]:
+    for name in NAMES:
+        for path, spec in options(SPECS[name]["argument_spec"]):
+            if path[-1] in ZERO_INVALID and spec.get("type") in ("int", "float") and \
+                    (len(path) == 1 or path[0] in ("endpoints", "s3")):
+                yield pytest.param(name, path, 0, id="%s-%s-zero" % (name, ".".join(path)))
+
+
+def range_cases() -> Iterator[Any]:
+    yield from zero_cases()
+    yield from percent_status_port_empty_cases()
 
 
 @pytest.mark.parametrize("name, path, value", list(range_cases()))
