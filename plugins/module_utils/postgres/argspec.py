@@ -11,10 +11,11 @@ options and rules::
     spec = argspec.module_argspec(dict(top=dict(type="int", default=10)))
     module = AnsibleModule(supports_check_mode=True, **spec)
 
-Rules an argument spec cannot declare (ranges, list contents, a value that is
-given but empty) are pure functions of each runner's plan (``validate_params``);
-the runner applies them with ``check_module_input(module, ...)``, and the first
-problem fails the task with a message naming the option.
+Ranges and orderings an argument spec cannot declare are declared in ``RULES`` below
+(``common/validation.py``); what is left (list contents, combinations) are pure
+functions of each runner's plan (``validate_params``). The runner applies both with
+``check_module_input(module, ...)``, and the first problem fails the task with a
+message naming the option.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
