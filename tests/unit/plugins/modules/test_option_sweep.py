@@ -17,6 +17,7 @@ replaced by a bad value of its family:
 
 from __future__ import annotations
 
+import atexit
 import copy
 import importlib
 import io
@@ -51,6 +52,7 @@ CLOSED = closed_port()
 # Every path the modules get lives in a scratch tree, and they run with its deepest folder as
 # their working directory, so that relative and ``../..`` values stay inside it too.
 ROOT = tempfile.mkdtemp(prefix="runbook-sweep-")
+atexit.register(shutil.rmtree, ROOT, True)  # also when every test here is deselected
 WORK = os.path.join(ROOT, "a", "b", "c", "d", "e")
 ABSENT = os.path.join(ROOT, "absent")
 OUT = os.path.join(ROOT, "out")
