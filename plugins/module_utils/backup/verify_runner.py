@@ -16,6 +16,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import database_runner
@@ -31,6 +33,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.postgres import client
 
 def run(module) -> None:
     """The module backup_verify: freshness, checksums and, with test_restore, a measured restore."""
+    validation.validate(module, argspec.VALUE_RULES)
     params = module.params
     max_age = {}
     for kind, hours in (params["max_age_hours"] or {}).items():

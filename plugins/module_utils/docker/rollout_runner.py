@@ -29,6 +29,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.docker import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -350,6 +352,7 @@ def run(module: Any) -> None:
     An action that could not be carried out (engine unreachable, no matching container, image
     missing, no recorded version, the lock held by another run) fails the task, with the result
     schema (status, checks, metrics) in the failed result."""
+    validation.validate(module, argspec.RULES)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     problem = rollout_plan.option_problem(module.params)

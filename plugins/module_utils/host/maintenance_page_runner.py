@@ -23,6 +23,8 @@ import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import atomic_write
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, build, check
 from ansible_collections.runbook.ops.plugins.module_utils.common.waiting import wait_for
@@ -101,6 +103,7 @@ def reload_check(module: Any, command: List[str]) -> Dict[str, Any]:
 
 def run(module: Any) -> None:
     """runbook.ops.maintenance_mode: switch the page on or off, reload, verify, exit."""
+    validation.validate(module, argspec.RULES)
     params = module.params
     state = params["state"]
     problem = maintenance_page_plan.option_problem(params)

@@ -16,6 +16,8 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.http import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check, down, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.http.http_client import ssl_context
 from ansible_collections.runbook.ops.plugins.module_utils.http.errors_plan import classify_error
@@ -154,8 +156,7 @@ def check_all(endpoints: List[Mapping[str, Any]], files: List[Tuple[Mapping[str,
 def run(module: Any) -> None:
     """``tls_check``: validate the targets, read the files, probe the endpoints, exit with the result."""
     params = module.params
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
+    validation.validate(module, argspec.RULES)
     try:
         endpoints, files = normalize_targets(params["endpoints"], params["files"], params)
     except TargetError as exc:

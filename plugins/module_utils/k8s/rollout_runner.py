@@ -26,6 +26,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -304,6 +306,7 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
 
 def run(module: Any) -> None:
     """runbook.ops.k8s_rollout: check the options, connect, roll out (or dry-run in check mode), exit."""
+    validation.validate(module, argspec.RULES)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     params = module.params

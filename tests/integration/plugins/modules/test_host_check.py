@@ -90,7 +90,7 @@ def test_check_mode_is_the_same_read_only_probe():
 
 
 def test_bad_thresholds_fail_clearly():
-    with pytest.raises(ModuleFailed, match="disk_warning .* must not be above disk_critical"):
+    with pytest.raises(ModuleFailed, match=r"disk_warning must be at most disk_critical \(90.0\), got 95.0"):
         run_module("host_check", {"disk_warning": 95, "disk_critical": 90})
     with pytest.raises(ModuleFailed, match="between 0 and 100"):
         run_module("host_check", {"memory_critical": 150})

@@ -348,7 +348,7 @@ def test_server_side_validation_error_fails_the_task(api):
 
 @pytest.mark.parametrize("extra, message", [
     ({"images": {"web": "x:1"}}, "container 'web' not found in the pod template; it has: api"),
-    ({"replicas": -2}, "replicas must not be negative"),
+    ({"replicas": -2}, "replicas must be at least 0, got -2"),
     ({"revision": 2}, "revision is only valid with state=rolled_back"),
     ({"state": "rolled_back", "images": {"api": "x:1"}}, "state=rolled_back takes no images"),
     ({"http_gate": {"endpoints": [{"url": "ftp://x"}]}}, "http_gate:"),

@@ -187,9 +187,9 @@ def test_matches_the_ssl_module_decoder(pki):
 @pytest.mark.parametrize("args, needle", [
     ({}, "give at least one of endpoints or files"),
     ({"endpoints": [{"name": "nohost"}]}, "endpoint nohost: host is required"),
-    ({"endpoints": [{"host": "x", "port": 70000}]}, "port must be 1-65535"),
+    ({"endpoints": [{"host": "x", "port": 70000}]}, "endpoints[0].port must be between 1 and 65535, got 70000"),
     ({"warning_days": 5, "critical_days": 10, "endpoints": [{"name": "t", "host": "x"}]},
-     "target t: critical_days (10.0) is above warning_days (5.0)"),
+     "warning_days must be at least critical_days (10.0), got 5.0"),
 ])
 def test_bad_parameters_fail_clearly(args, needle):
     with pytest.raises(ModuleFailed) as err:

@@ -111,14 +111,6 @@ def test_evaluate_load_per_cpu_and_period():
     assert check["value"]["cpus"] == 1
 
 
-def test_validate_thresholds():
-    probe_plan.validate_thresholds(PARAMS)
-    with pytest.raises(probe_plan.HostProbeError, match="load_warning"):
-        probe_plan.validate_thresholds(dict(PARAMS, load_warning=3))
-    with pytest.raises(probe_plan.HostProbeError, match="between 0 and 100"):
-        probe_plan.validate_thresholds(dict(PARAMS, disk_critical=101))
-
-
 def test_human_bytes():
     assert probe_plan.human_bytes(512) == "512 B"
     assert probe_plan.human_bytes(1536) == "1.5 KiB"
