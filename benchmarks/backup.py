@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
-for entry in (ROOT / "collection", ROOT):
+for entry in (ROOT / "collection", ROOT / "tests"):
     sys.path.insert(0, str(entry))
 
 from sandbox.services import Moto, Postgres  # noqa: E402

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
-for entry in (ROOT / "collection", ROOT, ROOT / "tests"):
+for entry in (ROOT / "collection", ROOT / "tests"):
     sys.path.insert(0, str(entry))
 
 import docker  # noqa: E402

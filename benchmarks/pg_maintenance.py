@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-for entry in (ROOT / "collection", ROOT):
+for entry in (ROOT / "collection", ROOT / "tests"):
     sys.path.insert(0, str(entry))
 
 from sandbox.services import Postgres  # noqa: E402

@@ -75,6 +75,22 @@ def collect_registered(task_vars: Mapping[str, Any]) -> List[Tuple[str, Any]]:
     return out
 
 
+def check_problem(label: str, value: Mapping[str, Any]) -> Optional[str]:
+    """What is wrong with the ``checks`` of a result carrying the schema, or None."""
+    checks = value.get("checks")
+    if not isinstance(checks, list):
+        return "%s.checks must be a list of checks, got %s" % (label, type(checks).__name__)
+    for index, item in enumerate(checks):
+        where = "%s.checks[%d]" % (label, index)
+        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+            return "%s must be a check (a dict with a name and a status), got %s" % (where, type(item).__name__)
+        if item.get("status") not in schema.STATUSES:
+            return "%s.status must be one of %s, got %r" % (where, ", ".join(schema.STATUSES), item.get("status"))
+        if item.get("severity") is not None and item.get("severity") not in schema.SEVERITIES:
+            return "%s.severity must be one of %s, got %r" % (where, ", ".join(schema.SEVERITIES), item.get("severity"))
+    return None
+
+
 def decide(pairs: List[Tuple[str, Any]], fail_on: str = schema.CRITICAL) -> Dict[str, Any]:
     """The gate's verdict over (label, registered result) pairs. Pure."""
     if fail_on not in FAIL_ON:
@@ -86,6 +102,9 @@ def decide(pairs: List[Tuple[str, Any]], fail_on: str = schema.CRITICAL) -> Dict
         if value is None or _is_skipped(value):
             continue
         if schema.is_result(value):
+            problem = check_problem(label, value)
+            if problem:
+                raise ValueError(problem)
             counted += 1
             checks.extend(value.get("checks") or [])
             lines.extend(schema.failure_lines(value, minimum=fail_on))

@@ -20,7 +20,9 @@ description:
     symlink C(<report_dir>/latest) at it.
   - C(report.json) is the whole report (schema C(runbook.ops/report/v1)); C(report.md) a summary
     for people with the incident level and what it means; C(junit.xml) one testsuite per host and
-    one testcase per check; C(runbook_ops.prom) the node_exporter textfile collector format.
+    one testcase per check; C(runbook_ops.prom) the node_exporter textfile collector format, with
+    HELP and TYPE lines for every family (a metric whose name ends in C(_total) is a counter, any
+    other a gauge), as C(promtool check metrics) wants it.
     Every file is written to a temporary file and renamed into place.
   - Unreachable hosts become a critical C(host.reachable) check (P0); failed tasks (module errors)
     a critical C(task.<task name>) check, so nothing silently disappears from the report.

@@ -41,6 +41,8 @@ options:
   backup_dir:
     description:
       - Directory holding the C(<kind>/) subdirectories.
+      - When it does not exist, is not a directory or cannot be listed, the result is a critical
+        C(backup.dir) check (P0), not a task failure.
     type: path
     required: true
   backup_database:

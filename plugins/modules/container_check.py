@@ -198,7 +198,7 @@ checks:
       type: dict
 metrics:
   description: >-
-    C(docker_up), and per container C(container_up{container="..."}), C(container_restarts{...}),
+    C(docker_up), and per container C(container_up{container="..."}), C(container_restarts_total{...}) (a counter: Docker's restart count),
     C(container_healthy{...}) (running containers with a HEALTHCHECK) and C(container_log_errors{...}).
   returned: always
   type: dict

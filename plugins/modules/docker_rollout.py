@@ -29,14 +29,31 @@ description:
     it is always complete before the next batch is put in service, before a rollback and when the module returns. A
     container that publishes a fixed host port, has a fixed IP address or uses host networking
     cannot run twice, so the module falls back to stop-first and says so in a C(rollout.<service>.order) check.
+  - A rollout holds a per-service lock that the Docker engine itself keeps, so that two operators (two
+    controllers, two AWX jobs) cannot deploy the same service at once. The lock is a small container,
+    created and never started, named C(runbook-ops-lock-<service>-<hash of the selector>), whose labels
+    C(runbook.ops.lock.owner), C(runbook.ops.lock.since) and C(runbook.ops.lock.timeout) say who holds
+    it, since when and for how long at most. It is taken before any change and removed in every
+    outcome (success, failure, an error, SIGTERM). A run that finds it held fails at once with
+    C(deploy of <service> in progress since <time>, by <owner>) and changes nothing. A lock older
+    than its O(lock_timeout) is stale (its run died with its controller) and is taken over; a
+    C(rollout.<service>.lock) check says so. Check mode does not take it, and reports a held lock.
   - A C(<name>-next) container left by an interrupted rollout (while C(<name>) exists) is not a member of
-    the service; it is removed.
+    the service; it is removed, once the lock is held (so it cannot be another run's container in flight).
   - The gate of a new container waits for Docker's HEALTHCHECK to report healthy (or for the
     container to run, when its image has none) and, with O(http_gate), for an HTTP answer from the
     container itself. It follows the engine's event stream, so it notices the first
     C(healthy) status without polling. Exited, restarting or unhealthy fails the gate at once; otherwise it fails after O(gate_timeout).
   - After each batch the new containers are probed for O(monitor_seconds); O(failure_threshold)
-    failed probes fail the rollout.
+    failed probes fail the rollout. O(final_monitor_seconds) probes every replica of the service once
+    more after the last batch.
+  - At the end every replica of the service must be running and healthy on the target image. One that
+    died or turned unhealthy since its gate is replaced by a fresh copy (as a Deployment controller
+    would), gated like the others; when that fails the rollout fails and is rolled back. The
+    C(rollout.<service>.replicas) check counts the replicas before and after.
+  - A container that fails (its gate, a monitor probe, the final replica check) is first disconnected
+    from the networks where it carries the service's aliases, so that a load balancer that follows
+    them stops sending it requests at once, then it is rolled back.
   - When a gate or the monitor fails, every replaced container is restored to its previous image
     B(by image ID) and its original configuration (O(rollback=true)). The result is critical with
     RV(rolled_back=true) and says what happened.
@@ -113,6 +130,24 @@ options:
         (an SSH engine) it probes every O(probe_interval).
     type: float
     default: 0.1
+  final_monitor_seconds:
+    description:
+      - Seconds to keep probing every replica of the service (the new ones and those already on the
+        target image) after the last batch; O(failure_threshold) failed probes fail the rollout and
+        roll it back. V(0) disables it.
+    type: float
+    default: 0
+  lock_timeout:
+    description:
+      - Seconds after which another run's deploy lock of this service is stale and taken over (its run
+        is assumed dead). Keep it above the longest rollout.
+    type: float
+    default: 3600
+  lock_owner:
+    description:
+      - Who holds the lock, shown to an operator who is refused (for example an AWX job URL).
+      - Default C(<user>@<host> pid <pid>) of the process that runs the module.
+    type: str
   wait_health:
     description:
       - Wait for Docker's HEALTHCHECK to report healthy. When false, a running container passes the engine part of the gate.
@@ -128,6 +163,8 @@ options:
           - URL template; C({ip}) is the container's address on O(http_gate.network) (default the network it
             was created on),
             C({name}) its name, C({id}) its short ID, C({network}) the network. For example C(http://{ip}:8000/health).
+          - Only these four placeholders are expanded, by plain substitution; any other C({...}) (an attribute
+            such as C({ip.x}), an index, a conversion) is refused before anything changes.
         type: str
         required: true
       network:
@@ -176,7 +213,7 @@ options:
     default: true
 attributes:
   check_mode:
-    description: Returns the plan (containers, old and new image IDs, batches, order) and changes nothing.
+    description: Returns the plan (containers, old and new image IDs, batches, order) and changes nothing; it takes no lock and reports one held by another run.
     support: full
   diff_mode:
     description: No diff is returned.
@@ -187,8 +224,11 @@ attributes:
 notes:
   - The HTTP gate talks to the container's own address, so the module must run on the Docker host
     (or a host that routes to the container networks).
-  - An unreachable engine is a critical C(docker.engine) check (P0); no matching container is a
-    critical C(rollout.<service>.containers) check (P0). Neither fails the task; invalid options do.
+  - An action that could not be carried out fails the task, with the result schema (C(status), C(checks),
+    C(metrics)) in the failed result - an unreachable engine (C(docker.engine), P0), no matching container
+    (C(rollout.<service>.containers), P0), a missing image (C(rollout.<service>.image)), no recorded
+    previous version, the lock held by another run (C(rollout.<service>.lock)). A deploy that ran and
+    failed its gates returns a critical result (rolled back or not); M(runbook.ops.health_gate) fails on it.
 seealso:
   - module: runbook.ops.http_check
 """
@@ -252,14 +292,18 @@ checks:
       start-first fell back to stop-first, C(rollout.<service>.deploy) and C(rollout.<service>.rollback) when
       a gate failed, C(rollout.<service>.image) when nothing needs replacing or the image is missing,
       C(rollout.<service>.containers) when no container matches, C(docker.engine) when the engine is unreachable,
-      C(rollout.<service>.leftovers) when C(<name>-next) containers of an interrupted rollout were removed.
+      C(rollout.<service>.leftovers) when C(<name>-next) containers of an interrupted rollout were removed,
+      C(rollout.<service>.lock) when the lock is held by another run (a warning in check mode) or a stale one
+      was taken over, C(rollout.<service>.monitor.final) with O(final_monitor_seconds),
+      C(rollout.<service>.replicas) after the last batch (replicas before and after).
   returned: always
   type: list
   elements: dict
 metrics:
   description:
     - C(rollout_duration_seconds{service}), C(rollout_replaced{service}), C(rollout_rolled_back{service}),
-      C(rollout_gate_seconds{container}) (seconds until each new container passed its gate).
+      C(rollout_gate_seconds{container}) (seconds until each new container passed its gate),
+      C(rollout_replicas_before{service}) and C(rollout_replicas_after{service}).
   returned: always
   type: dict
 plan:
@@ -313,6 +357,9 @@ OPTIONS = dict(
     order=dict(type="str", choices=["start-first", "stop-first"], default="start-first"),
     gate_timeout=dict(type="float", default=60),
     monitor_seconds=dict(type="float", default=0),
+    final_monitor_seconds=dict(type="float", default=0),
+    lock_timeout=dict(type="float", default=3600),
+    lock_owner=dict(type="str"),
     failure_threshold=dict(type="int", default=1),
     probe_interval=dict(type="float", default=0.1),
     wait_health=dict(type="bool", default=True),

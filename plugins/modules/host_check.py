@@ -185,7 +185,7 @@ metrics:
   description: >-
     C(disk_used_percent{mount="..."}), C(disk_free_bytes{...}), C(disk_size_bytes{...}),
     C(inodes_used_percent{mount="..."}), C(memory_used_percent), C(memory_available_bytes), C(memory_total_bytes),
-    C(swap_used_percent) (with swap), C(cpu_count), C(load1), C(load5), C(load15), C(load1_per_cpu),
+    C(swap_used_percent) (with swap), C(host_cpus), C(load1), C(load5), C(load15), C(load1_per_cpu),
     C(load5_per_cpu), C(load15_per_cpu).
   returned: always
   type: dict

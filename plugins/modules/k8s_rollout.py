@@ -98,12 +98,13 @@ options:
     default: true
   wait_timeout:
     description:
-      - Seconds to wait for the rollout (and again for an automatic undo).
+      - Seconds to wait for the rollout (and again for an automatic undo); more than 0, at most 3600.
+      - The wait ends early, failing the task, when the task that started the module is killed.
     type: float
     default: 300
   wait_sleep:
     description:
-      - Seconds between two reads of the Deployment while waiting.
+      - Seconds between two reads of the Deployment while waiting; more than 0, at most 3600.
     type: float
     default: 2
   http_gate:
@@ -122,12 +123,12 @@ options:
         required: true
       timeout:
         description:
-          - Seconds the endpoints have to pass, probed again every O(http_gate.interval).
+          - Seconds the endpoints have to pass, probed again every O(http_gate.interval); at most 3600.
         type: float
         default: 60
       interval:
         description:
-          - Seconds between two rounds of probes.
+          - Seconds between two rounds of probes; at most 3600.
         type: float
         default: 2
   rollback:
@@ -146,10 +147,13 @@ attributes:
     support: full
     membership: [runbook.ops.kubernetes]
 notes:
-  - An API server that does not answer is a critical C(k8s.api) check (P0); a missing Deployment a critical
-    C(rollout.<name>.deployment) check (P0); a 401 or 403 answer a critical C(k8s.api) check. None of them fails
-    the task. Invalid options, an unknown container, a revision that does not exist and a patch the API server
-    rejects as invalid (400, 422) do.
+  - A rollout that could not be carried out fails the task, and the failed result keeps C(status), C(checks),
+    C(metrics) and C(summary) - an API server that does not answer (critical C(k8s.api) check, P0), a missing
+    Deployment (critical C(rollout.<name>.deployment) check, P0), a 401 or 403 answer (critical C(k8s.api) check),
+    a paused Deployment or a refused change (in check mode, a refused dry run). So do invalid options, an unknown
+    container, a revision that does not exist and a patch the API server rejects as invalid (400, 422).
+  - A change that was made and then failed its wait or its gate does not fail the task - it is a critical
+    C(rollout.<name>.deploy) check (undone or not), for the health gate to judge.
   - The automatic undo restores the revision that was current before this task, not the one before that, so it
     also undoes an O(state=rolled_back) that failed.
 seealso:

@@ -26,6 +26,9 @@ description:
     (an argument list, no shell) after a change, for servers whose configuration must be reloaded.
   - With O(verify_url) the module then requests that URL until it answers as expected (503 with the page
     while on; anything but the page while off) or O(verify_timeout) passes; a failure is a critical check.
+  - A switch that could not be carried out (the directory cannot be created or written) fails the task; the
+    failed result keeps C(status), C(checks), C(metrics) and C(summary). A reload or a verification that failed
+    after the switch is a critical check of a successful result, for the health gate.
   - Idempotent; check mode reports what would change and changes nothing; C(--diff) shows the page and the flag.
 extends_documentation_fragment:
   - runbook.ops.attributes
@@ -81,7 +84,8 @@ options:
     type: str
   verify_timeout:
     description:
-      - Seconds O(verify_url) has to answer as expected.
+      - Seconds O(verify_url) has to answer as expected; more than 0, at most 3600.
+      - The wait ends at once, failing the task, when the task that started the module is killed.
     type: float
     default: 10
   validate_certs:
@@ -139,7 +143,7 @@ schema:
   type: str
   sample: runbook.ops/result/v1
 status:
-  description: V(critical) when a file could not be written, the reload failed or the verification failed; else V(ok).
+  description: V(critical) when a file could not be written (the task fails), the reload failed or the verification failed; else V(ok).
   returned: always
   type: str
   sample: ok

@@ -42,7 +42,10 @@ description:
   - Every identifier is quoted with psycopg2's C(sql) module.
   - One check C(postgres.maintenance) with the counts, and one check C(postgres.<action>.<schema>.<name>) per
     object, ok when done, warning when skipped because locked, critical when the statement failed.
-    An unreachable server is a critical check C(postgres.connection) (P0), not a task failure.
+    Maintenance that could not be carried out fails the task - a server that cannot be reached, a
+    O(database) that does not exist (critical check C(postgres.connection), P0) or statistics that cannot be
+    read. The failed result keeps C(status), C(checks), C(metrics) and C(summary). Statements that ran and
+    failed, or were skipped because locked, are checks of a successful result, for the health gate to judge.
 extends_documentation_fragment:
   - runbook.ops.attributes
   - runbook.ops.postgres

@@ -23,7 +23,9 @@ description:
     transaction leaves it open, holding its locks), unless O(terminate=false).
   - One check C(postgres.long_sessions) with the count, then C(postgres.session.<pid>) per session, ok when
     cancelled or terminated, warning when still running, critical when the signal failed (for example
-    permission denied). An unreachable server is a critical check C(postgres.connection) (P0).
+    permission denied). A server that cannot be reached or a O(database) that does not exist fails the task,
+    as does a C(pg_stat_activity) that cannot be read; the failed result keeps C(status), C(checks) (a critical
+    C(postgres.connection), P0), C(metrics), C(summary) and an empty C(sessions).
 extends_documentation_fragment:
   - runbook.ops.attributes
   - runbook.ops.postgres
@@ -61,7 +63,8 @@ options:
   grace_seconds:
     description:
       - Seconds to wait after the cancel before terminating; also how long pg_terminate_backend waits for
-        the backend to exit.
+        the backend to exit. At least 0, at most 3600; the wait ends early, failing the task, when the task
+        that started the module is killed.
     type: float
     default: 5
   terminate:

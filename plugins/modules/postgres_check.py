@@ -240,12 +240,13 @@ checks:
 metrics:
   description: >-
     C(postgres_up) (1 or 0) always; when reachable C(postgres_connect_seconds), C(postgres_max_connections),
-    C(postgres_connections_total), C(postgres_connections{state="..."}), C(postgres_connections_used_percent),
+    C(postgres_connections_used), C(postgres_connections{state="..."}), C(postgres_connections_used_percent),
     C(postgres_long_queries), C(postgres_longest_query_seconds), C(postgres_idle_in_transaction_sessions),
     C(postgres_oldest_idle_in_transaction_seconds), C(postgres_in_recovery), C(postgres_replicas),
     C(postgres_replication_lag_seconds{replica="..."}), C(postgres_replication_lag_bytes{replica="..."}),
     C(postgres_xid_age{database="..."}), C(postgres_database_size_bytes{database="..."}),
-    C(postgres_blocks_hit_total), C(postgres_blocks_read_total), C(postgres_cache_hit_ratio).
+    C(postgres_blocks_hit_total), C(postgres_blocks_read_total) (counters: cumulative since the statistics were reset),
+    C(postgres_cache_hit_ratio).
   returned: always
   type: dict
   sample: {"postgres_up": 1, "postgres_connections{state=\"active\"}": 3, "postgres_xid_age{database=\"app\"}": 742}

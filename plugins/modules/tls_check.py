@@ -77,7 +77,8 @@ options:
     description:
       - Certificate files on the managed host (PEM, or a single DER certificate). For a bundle the first
         certificate (the leaf of a full chain) is checked.
-      - A file that cannot be read or holds no certificate fails the task.
+      - A file that is missing, cannot be read or holds no certificate is a critical C(tls.<name>) check (its
+        C(value) has C(source) and C(error) V(unreadable) or V(not_a_certificate)), not a task failure.
     type: list
     elements: dict
     default: []
@@ -200,11 +201,12 @@ checks:
       type: dict
 metrics:
   description: >-
-    C(tls_cert_expiry_days{target="..."}), C(tls_cert_not_after_timestamp{target="..."}) (Unix seconds),
+    C(tls_cert_expiry_seconds{target="..."}) (seconds until the certificate expires, negative once expired),
+    C(tls_cert_not_after_timestamp_seconds{target="..."}) (Unix seconds),
     and for endpoints C(tls_up{target="..."}) and C(tls_cert_verified{target="..."}).
   returned: always
   type: dict
-  sample: {"tls_cert_expiry_days{target=\"api\"}": 20.0}
+  sample: {"tls_cert_expiry_seconds{target=\"api\"}": 1728000.0}
 changed:
   description: Always false.
   returned: always

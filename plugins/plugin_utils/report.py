@@ -38,6 +38,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import atomic_write
+from ansible_collections.runbook.ops.plugins.plugin_utils import metric_help
 
 REPORT_SCHEMA = "runbook.ops/report/v1"
 
@@ -440,17 +441,24 @@ def _fmt_number(value: float) -> str:
     return repr(float(value))
 
 
+def _escape_help(text: str) -> str:
+    return str(text).replace("\\", "\\\\").replace("\n", "\\n")
+
+
 def to_prometheus(report: Mapping[str, Any], timestamp: Optional[float] = None) -> str:
     """node_exporter textfile collector format: HELP/TYPE once per metric family.
 
     ``runbook_ops_check_status{host,check}`` is 0 ok, 1 warning, 2 critical;
     ``runbook_ops_run_severity`` is 0 for P0 ... 3 for P3; every metric of the results
-    becomes ``runbook_ops_<name>{host="...",<labels>}``. Non-numeric values are left out.
+    becomes ``runbook_ops_<name>{host="...",<labels>}``, typed by its name
+    (:func:`metric_help.metric_type`: ``_total`` a counter, else a gauge) and explained by
+    :data:`metric_help.METRIC_HELP`.
+    Non-numeric values are left out.
     """
     families: Dict[str, Dict[str, Any]] = {}
 
     def add(name: str, help_: str, labels: List[Any], value: float) -> None:
-        family = families.setdefault(name, {"help": help_, "samples": {}})
+        family = families.setdefault(name, {"help": help_, "type": metric_help.metric_type(name), "samples": {}})
         label_text = ",".join('%s="%s"' % (k, v) for k, v in labels)
         family["samples"]["%s{%s}" % (name, label_text) if labels else name] = value
 
@@ -483,13 +491,12 @@ def to_prometheus(report: Mapping[str, Any], timestamp: Optional[float] = None) 
                 labels = [(k, v) for k, v in parsed["labels"] if k != "host"]
                 labels.insert(0, ("host", _escape_label(host)))
                 name = "runbook_ops_" + parsed["name"]
-                add(name, "runbook.ops metric %s (module %s)." % (parsed["name"], res.get("module") or "?"),
-                    labels, number)
+                add(name, metric_help.metric_help(parsed["name"], res.get("module") or ""), labels, number)
     lines = []
     for name in sorted(families):
         family = families[name]
-        lines.append("# HELP %s %s" % (name, family["help"]))
-        lines.append("# TYPE %s gauge" % name)
+        lines.append("# HELP %s %s" % (name, _escape_help(family["help"])))
+        lines.append("# TYPE %s %s" % (name, family["type"]))
         for sample in sorted(family["samples"]):
             lines.append("%s %s" % (sample, _fmt_number(family["samples"][sample])))
     return "\n".join(lines) + "\n"

@@ -13,6 +13,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 from ansible_collections.runbook.ops.plugins.module_utils.s3 import argspec as s3_argspec
 
@@ -46,3 +48,21 @@ def restore_options() -> Dict[str, Any]:
         work_dir=dict(type="path"),
         pg_restore_path=dict(type="path"),
     )
+
+
+# Ranges of the backup modules' options (``common/validation.py``), applied first by every
+# runner; an option a module does not have is skipped. Every number is also finite and not
+# negative, and a timeout at most a year.
+VALUE_RULES = s3_argspec.VALUE_RULES + [
+    validation.port("port"),
+    validation.at_least("connect_timeout", 1),
+    validation.at_least("jobs", 1),
+    validation.at_most("jobs", 256),
+    validation.not_empty("backup_dir"),
+    validation.not_empty("backup"),
+    validation.not_empty("work_dir"),
+    validation.not_empty("download_dir"),
+    validation.not_empty("dest"),
+    validation.not_empty("pg_dump_path"),
+    validation.not_empty("pg_restore_path"),
+]

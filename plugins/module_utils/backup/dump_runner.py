@@ -18,6 +18,8 @@ import tempfile
 import time
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import fsync_dir
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
@@ -211,6 +213,7 @@ def _remove_all(final: str, partial: str, mpath: str) -> None:
 def run(module) -> None:
     """The module pg_backup: one backup (in check mode: the binary and the connection checked, the
     name it would have)."""
+    validation.validate(module, argspec.VALUE_RULES)
     database_runner.check_options(module)
     params = module.params
     fmt, database, kind = params["format"], params["database"], params["kind"]

@@ -16,6 +16,8 @@ import tarfile
 import tempfile
 from typing import Any, Dict, List, Mapping, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, WARNING, build, check
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
@@ -251,6 +253,7 @@ def _replace(src: str, dst: str) -> None:
 
 def run(module) -> None:
     """The module file_archive with state=restored: the archive verified, then extracted into dest."""
+    validation.validate(module, argspec.VALUE_RULES)
     params = module.params
     files_runner.check_names(module)
     dest = params["dest"]

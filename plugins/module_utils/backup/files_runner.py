@@ -25,6 +25,8 @@ import threading
 import time
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import fsync_dir
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import OK, WARNING, build, check, metric_key
@@ -499,6 +501,7 @@ def check_names(module) -> None:
 def run(module) -> None:
     """The module file_archive with state=archived: one archive and its manifest (in check mode:
     what it would hold)."""
+    validation.validate(module, argspec.VALUE_RULES)
     params = module.params
     check_names(module)
     if not params["paths"] and not params["sqlite_databases"]:

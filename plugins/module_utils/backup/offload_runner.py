@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import globals_plan
@@ -226,11 +228,8 @@ def upload_backup(s3, params: Mapping[str, Any], check_mode: bool, secrets: List
 
 def run(module) -> None:
     """The module s3_backup: upload a verified local backup, or download one and verify it."""
+    validation.validate(module, argspec.VALUE_RULES)
     params = module.params
-    if params["part_size_mb"] < 5:
-        module.fail_json(msg="part_size_mb must be at least 5 (S3's smallest part), got %d" % params["part_size_mb"])
-    if params["concurrency"] < 1:
-        module.fail_json(msg="concurrency must be at least 1, got %d" % params["concurrency"])
     s3 = s3_session(module, params)
     secrets = s3_client.secrets_of(params)
     mode = params["mode"]

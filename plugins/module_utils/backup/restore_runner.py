@@ -13,6 +13,8 @@ import tempfile
 import time
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3_client
@@ -94,6 +96,7 @@ def restore_new_database(params: Mapping[str, Any], maint, source: str, name: st
 
 def run(module) -> None:
     """The module pg_restore: verify, plan and restore (in check mode: verify and plan)."""
+    validation.validate(module, argspec.VALUE_RULES)
     database_runner.check_options(module)
     params = module.params
     target = params["target"]

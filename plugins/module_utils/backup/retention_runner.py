@@ -11,6 +11,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import os
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import offload_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import retention_plan
@@ -20,6 +22,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.s3 import client as s3
 
 def run(module) -> None:
     """The module backup_retention: the rules applied to the local backups and/or those on S3."""
+    validation.validate(module, argspec.VALUE_RULES)
     params = module.params
     try:
         rules = retention_plan.normalize_rules(params["rules"])

@@ -4,7 +4,8 @@
 """Backup verification (module backup_verify): freshness of the newest backup of each kind, its
 checksums, and a test restore into a scratch database whose duration is the measured RTO.
 
-Problems are checks in the result, not task failures; nothing is changed but the scratch
+Problems are checks in the result, not task failures (a missing ``backup_dir`` too: a
+critical ``backup.dir`` check); nothing is changed but the scratch
 database, which is dropped again whatever happens.
 """
 
@@ -15,6 +16,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 import time
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import catalog_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import database_runner
@@ -30,6 +33,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.postgres import client
 
 def run(module) -> None:
     """The module backup_verify: freshness, checksums and, with test_restore, a measured restore."""
+    validation.validate(module, argspec.VALUE_RULES)
     params = module.params
     max_age = {}
     for kind, hours in (params["max_age_hours"] or {}).items():
@@ -38,14 +42,18 @@ def run(module) -> None:
         except (TypeError, ValueError):
             module.fail_json(msg="max_age_hours.%s must be a number of hours, got %r" % (kind, hours))
     database_runner.check_options(module, connects=params["test_restore"])
+    # No backup directory (or one that cannot be listed) means no backup: a health condition,
+    # reported as a critical check like the others, not a task failure.
     if not os.path.isdir(params["backup_dir"]):
-        module.fail_json(msg="backup_dir %s is not a directory" % params["backup_dir"])
+        module.exit_json(changed=False, **build([down("backup.dir", "backup_dir %s is not a directory"
+                                                      % params["backup_dir"])], {}, "backup"))
 
     now = catalog_runner.utcnow()
     try:
         backups = catalog_runner.list_backups(params["backup_dir"], database=params["backup_database"])
     except OSError as exc:
-        module.fail_json(msg="cannot list %s: %s" % (params["backup_dir"], exc.strerror or exc))
+        module.exit_json(changed=False, **build([down("backup.dir", "cannot list %s: %s" % (
+            params["backup_dir"], exc.strerror or exc))], {}, "backup"))
     newest = retention_plan.newest_complete(backups)
     checks = []
     metrics = {}

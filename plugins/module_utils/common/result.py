@@ -162,6 +162,11 @@ def _fmt(value: Any, unit: str) -> str:
 def metric_key(name: str, **labels: Any) -> str:
     """A metrics key: a Prometheus metric name, with optional labels.
 
+    Name it by Prometheus's conventions, which the report's textfile follows and promtool checks:
+    a cumulative value (it only grows) ends in ``_total`` and becomes a counter, a level does not
+    and becomes a gauge; base units at the end (``_seconds``, ``_bytes``); never ``_count``,
+    ``_sum`` or ``_bucket``. Say what it means in ``plugin_utils/metric_help.py`` and docs/reports.md.
+
     >>> metric_key("http_latency_seconds", endpoint="api")
     'http_latency_seconds{endpoint="api"}'
     """

@@ -14,6 +14,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 from ansible.module_utils.basic import env_fallback
 
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import DEFAULT_DOCKER_HOST
@@ -41,3 +43,16 @@ def docker_argspec() -> Dict[str, Any]:
         ),
         required_together=[["client_cert", "client_key"]],
     )
+
+
+# Ranges and orderings of the Docker modules' options (``common/validation.py``); every
+# number is also finite and not negative, and a duration at most a year.
+RULES = [
+    validation.at_least("timeout", 1),
+    validation.at_least("batch_size", 1),
+    validation.at_least("failure_threshold", 1),
+    validation.ordered("restarts_warning", "restarts_critical"),
+    validation.ordered("log_errors_warning", "log_errors_critical"),
+    validation.http_status("http_gate.status_codes"),
+    validation.matches("api_version", r"auto|[0-9]+\.[0-9]+", "auto or a version such as 1.43"),
+]

@@ -233,7 +233,7 @@ def container_metrics(name: str, attrs: Mapping[str, Any], log_count: Optional[i
     running = bool(state.get("Running")) and not state.get("Restarting")
     metrics = {
         metric_key("container_up", container=name): 1.0 if running else 0.0,
-        metric_key("container_restarts", container=name): float(attrs.get("RestartCount") or 0),
+        metric_key("container_restarts_total", container=name): float(attrs.get("RestartCount") or 0),
     }
     health = (state.get("Health") or {}).get("Status")
     if health and running:

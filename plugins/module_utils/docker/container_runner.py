@@ -18,6 +18,8 @@ from typing import Any, Dict, List, Mapping, Optional, Pattern, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.docker import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check, down, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.docker import container_plan
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
@@ -145,6 +147,7 @@ def check_containers(params: Mapping[str, Any], now: Optional[float] = None, con
 
 def run(module: Any) -> None:
     """runbook.ops.container_check: exit with the result (read-only, so never changed)."""
+    validation.validate(module, argspec.RULES)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     try:

@@ -108,6 +108,8 @@ class Gates:
         self.sleep = sleep
         # Longest wait for the engine's events before a gate probes anyway (a safety net).
         self.idle_probe = 1.0
+        # Containers whose probe failed during the last monitor period (taken out of their aliases first).
+        self.failing: List[str] = []
         gate = params.get("http_gate") or None
         self.http_gate = dict(gate) if gate and gate.get("url") else None
 
@@ -192,9 +194,11 @@ class Gates:
                          outcome.elapsed)
         return done
 
-    def monitor(self, container_ids: List[str]) -> Tuple[bool, int, int, str]:
-        """Keep probing for ``monitor_seconds``; ``(failed, probes, failures, last_failure)``."""
-        period = float(self.params.get("monitor_seconds") or 0)
+    def monitor(self, container_ids: List[str], period: Optional[float] = None) -> Tuple[bool, int, int, str]:
+        """Keep probing for ``period`` (default ``monitor_seconds``); ``(failed, probes, failures, last_failure)``.
+        The containers whose probes failed are in ``self.failing`` afterwards."""
+        period = float(self.params.get("monitor_seconds") or 0) if period is None else float(period)
+        self.failing = []
         threshold = int(self.params.get("failure_threshold") or 1)
         tally = {"probes": 0, "failures": 0, "last": ""}
         if period <= 0 or not container_ids:
@@ -210,6 +214,8 @@ class Gates:
                 except (DockerException, RequestException, OSError) as exc:
                     reason, who = "engine error: %s" % api_error_message(exc), cid[:12]
                 if reason:
+                    if cid not in self.failing:
+                        self.failing.append(cid)
                     tally["failures"] += 1
                     tally["last"] = "%s: %s" % (who, reason)
                     if rollout_plan.monitor_failed(tally["failures"], threshold):

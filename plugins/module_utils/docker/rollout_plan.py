@@ -357,21 +357,38 @@ def container_ip(attrs: Mapping[str, Any], network: Optional[str] = None) -> str
     return str((attrs.get("NetworkSettings") or {}).get("IPAddress") or "")
 
 
+URL_PLACEHOLDERS = ("ip", "name", "id", "network")
+# A replacement field as str.format would read it: {...} without nested braces.
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def url_template_problem(template: str) -> Optional[str]:
+    """What is wrong with an ``http_gate.url`` template, or None: only ``{ip}``, ``{name}``, ``{id}``
+    and ``{network}`` are expanded; any other ``{...}`` (attribute access, indexes, conversions,
+    positional fields) is refused before anything changes."""
+    for field in _FIELD.findall(str(template)):
+        if field not in URL_PLACEHOLDERS:
+            return ("http_gate.url %r: unknown placeholder {%s} (only %s are expanded)"
+                    % (template, field, ", ".join("{%s}" % p for p in URL_PLACEHOLDERS)))
+    return None
+
+
 def render_url(template: str, attrs: Mapping[str, Any], network: Optional[str] = None) -> str:
     """Fill ``{ip}``, ``{name}``, ``{id}`` and ``{network}`` of an HTTP gate URL for one container.
 
-    Single braces, so that Jinja in a playbook leaves them alone. Raises RolloutError for an
-    unknown field or a container without an address.
+    Single braces, so that Jinja in a playbook leaves them alone. A plain substitution of those four
+    names (never ``str.format``: no attribute access on user input). Raises RolloutError for any other
+    placeholder or a container without an address.
     """
+    problem = url_template_problem(template)
+    if problem:
+        raise RolloutError(problem)
     values = {"ip": container_ip(attrs, network), "name": container_name(attrs),
               "id": str(attrs.get("Id") or "")[:12], "network": network or ""}
     if "{ip}" in template and not values["ip"]:
         raise RolloutError("container %s has no IP address%s for the HTTP gate"
                            % (values["name"], " on network %s" % network if network else ""))
-    try:
-        return template.format(**values)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise RolloutError("http_gate url %r: unknown field %s (use {ip}, {name}, {id}, {network})" % (template, exc))
+    return _FIELD.sub(lambda match: values[match.group(1)], template)
 
 
 def engine_verdict(attrs: Mapping[str, Any], wait_health: bool = True) -> Tuple[str, str]:
@@ -495,9 +512,14 @@ def option_problem(params: Mapping[str, Any]) -> Optional[str]:
     for key in ("gate_timeout", "probe_interval"):
         if params[key] <= 0:
             return "%s must be positive, got %s" % (key, params[key])
-    for key in ("monitor_seconds", "stop_timeout"):
-        if params[key] < 0:
+    for key in ("monitor_seconds", "stop_timeout", "final_monitor_seconds", "lock_timeout"):
+        if params.get(key) is not None and params[key] < 0:
             return "%s must not be negative, got %s" % (key, params[key])
+    gate = params.get("http_gate") or {}
+    if gate.get("url"):
+        problem = url_template_problem(str(gate["url"]))
+        if problem:
+            return problem
     try:
         selector_labels(params.get("project"), params.get("service"), params.get("labels") or [])
     except RolloutError as exc:

@@ -19,22 +19,34 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import threading
+import getpass
+import os
+import signal
+import socket
 import time
 import traceback
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.docker import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
+    WARNING,
     build,
     check,
     down,
     metric_key,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.docker import container_plan, rollout_plan
+from ansible_collections.runbook.ops.plugins.module_utils.docker import (
+    container_plan,
+    lock_plan,
+    lock_runner,
+    replace_runner,
+    rollout_plan,
+)
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
@@ -46,242 +58,29 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     close_quietly,
     connect,
     inspect_image,
-    not_found,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.docker.gate_runner import Gates
+
+# Seconds after which a deploy lock is stale (lock_timeout's default): longer than any sane rollout.
+DEFAULT_LOCK_TIMEOUT = 3600.0
 
 
-# --------------------------------------------------------------------------- #
-# Engine helpers
-# --------------------------------------------------------------------------- #
-
-def find_members(client: Any, filters: List[str]) -> List[Dict[str, Any]]:
-    """Inspect attributes of the running containers that carry every label in ``filters``."""
-    found = []
-    for summary in client.api.containers(all=False, filters={"label": filters}):
-        try:
-            attrs = client.api.inspect_container(summary["Id"])
-        except (DockerException, RequestException, OSError) as exc:
-            if not_found(exc):
-                continue
-            raise
-        if rollout_plan.is_member(attrs):
-            found.append(attrs)
-    return sorted(found, key=rollout_plan.container_name)
-
-
-def image_reference(client: Any, ref: str, image_id: str) -> str:
-    """``ref`` when it still names ``image_id`` (readable in ``docker ps``), else the ID itself."""
-    if ref and not ref.startswith("sha256:"):
-        attrs = inspect_image(client, ref)
-        if attrs and attrs.get("Id") == image_id:
-            return ref
-    return image_id
-
-
-class Engine(Gates):
-    """Container operations, and the gates (``Gates``) of the containers they create."""
-
-    def __init__(self, client: Any, params: Mapping[str, Any], clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
-        super().__init__(client, params, clock=clock, sleep=sleep)
-        self._image_configs: Dict[str, Dict[str, Any]] = {}
-
-    # -- configuration ---------------------------------------------------- #
-    def image_config(self, image_id: str) -> Dict[str, Any]:
-        if image_id not in self._image_configs:
-            attrs = inspect_image(self.client, image_id)
-            self._image_configs[image_id] = (attrs or {}).get("Config") or {}
-        return self._image_configs[image_id]
-
-    def create(self, original: Mapping[str, Any], image: str, name: str,
-               extra_labels: Optional[Mapping[str, str]] = None, aliases: bool = True) -> str:
-        """Create (not start) a copy of ``original`` running ``image``, connected to all its networks
-        (without their aliases when ``aliases`` is false: see ``attach_aliases``)."""
-        spec = rollout_plan.container_spec(original, self.image_config(str(original.get("Image") or "")), image,
-                                           extra_labels, aliases=aliases)
-        self.remove_quietly(name)
-        created = self.api.create_container_from_config(spec, name=name)
-        new_id = created["Id"]
-        _primary, others = rollout_plan.network_plan(original)
-        for net in others:
-            endpoint = rollout_plan.endpoint_config(original, net)
-            self._connect(new_id, net, endpoint if aliases else rollout_plan.without_aliases(endpoint))
-        return new_id
-
-    def _connect(self, container_id: str, net: str, endpoint: Mapping[str, Any]) -> None:
-        ipam = endpoint.get("IPAMConfig") or {}
-        self.api.connect_container_to_network(
-            container_id, net, aliases=endpoint.get("Aliases"), links=endpoint.get("Links"),
-            ipv4_address=ipam.get("IPv4Address"), ipv6_address=ipam.get("IPv6Address"),
-            driver_opt=endpoint.get("DriverOpts"))
-
-    def defer_aliases(self, original: Mapping[str, Any]) -> bool:
-        """Whether a new copy of ``original`` joins its network aliases only after its gate."""
-        return bool(self.params.get("traffic_after_gate", True)) and bool(rollout_plan.aliased_networks(original))
-
-    def attach_aliases(self, container_id: str, original: Mapping[str, Any]) -> None:
-        """Reconnect the networks on which ``original`` had aliases, now with them: from here on
-        Docker's DNS (and a load balancer that follows it) sends the container traffic."""
-        for net in rollout_plan.aliased_networks(original):
-            self.api.disconnect_container_from_network(container_id, net)
-            self._connect(container_id, net, rollout_plan.endpoint_config(original, net))
-
-    def start(self, container_id: str) -> None:
-        self.api.start(container_id)
-
-    def stop_remove(self, container_id: str, timeout: Optional[int] = None) -> None:
-        """Stop (SIGTERM, then SIGKILL after ``stop_timeout``) and remove a container."""
-        wait = int(self.params.get("stop_timeout", 10) if timeout is None else timeout)
-        try:
-            self.api.stop(container_id, timeout=wait)
-        except (DockerException, RequestException, OSError) as exc:
-            if not not_found(exc):
-                raise
-            return
-        self.api.remove_container(container_id, v=False, force=True)
-
-    def remove_quietly(self, name_or_id: str) -> None:
-        """Force-remove a leftover (for example a ``-next`` container of an interrupted run)."""
-        try:
-            self.api.remove_container(name_or_id, v=False, force=True)
-        except (DockerException, RequestException, OSError) as exc:
-            if not not_found(exc):
-                raise
-
-    def rename(self, container_id: str, name: str) -> None:
-        self.api.rename(container_id, name)
-
-
-# --------------------------------------------------------------------------- #
-# The rollout
-# --------------------------------------------------------------------------- #
-
-def _launch_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order: str) -> Optional[str]:
-    """Create and start the new containers of one batch (stop-first: after stopping the old ones);
-    fills each step's ``new_id``/``old_removed``. None, or what failed."""
+def lock_owner(params: Mapping[str, Any]) -> str:
+    """``lock_owner``, else ``<user>@<host> pid <pid>`` of this process."""
+    if params.get("lock_owner"):
+        return str(params["lock_owner"])
     try:
-        for step in batch:
-            original = step["original"]
-            extra = rollout_plan.previous_labels(original)
-            step["deferred"] = engine.defer_aliases(original)
-            if order == rollout_plan.STOP_FIRST:
-                engine.stop_remove(original["Id"])
-                step["old_removed"] = True
-                step["new_id"] = engine.create(original, image, step["name"], extra, aliases=not step["deferred"])
-            else:
-                step["new_id"] = engine.create(original, image, step["name"] + rollout_plan.NEXT_SUFFIX, extra,
-                                               aliases=not step["deferred"])
-            engine.start(step["new_id"])
-    except (DockerException, RequestException, OSError) as exc:
-        return "engine error while replacing %s: %s" % (step["name"], api_error_message(exc))
-    return None
-
-
-def _gate_batch(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
-    """Wait for the gates of a launched batch; fills each step's ``gate``.
-    None when every gate passed, else the reason of the first failure."""
-    results = engine.wait_gates([s["new_id"] for s in batch])
-    failure = None
-    for step in batch:
-        verdict, why, seconds = results[step["new_id"]]
-        step["gate"] = {"verdict": verdict, "reason": why, "seconds": round(seconds, 3)}
-        if verdict != rollout_plan.PASS and failure is None:
-            failure = "%s: %s" % (step["name"], why)
-    return failure
-
-
-def _finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Optional[str]:
-    """Put a batch that passed its gates in service: join the network aliases, then (start-first)
-    stop and remove the old containers and give the new ones their names. None, or what failed."""
-    try:
-        for step in batch:
-            if step["deferred"]:
-                engine.attach_aliases(step["new_id"], step["original"])
-    except (DockerException, RequestException, OSError) as exc:
-        return "engine error while attaching the network aliases of %s: %s" % (step["name"], api_error_message(exc))
-    if order == rollout_plan.START_FIRST:
-        try:
-            for step in batch:
-                engine.stop_remove(step["original"]["Id"])
-                step["old_removed"] = True
-                engine.rename(step["new_id"], step["name"])
-        except (DockerException, RequestException, OSError) as exc:
-            return "engine error while removing the old %s: %s" % (step["name"], api_error_message(exc))
-    return None
-
-
-class _Finisher:
-    """Finishes a batch (aliases, old containers out, names) in a background thread while the next
-    batch waits for its gates: the old container's stop is off the critical path of a start-first
-    rollout. It starts once the next batch's containers are started, not before: the engine does
-    network changes and container starts one at a time, so finishing during the next create and
-    start would only delay that start."""
-
-    def __init__(self, engine: Engine, batch: List[Dict[str, Any]], order: str):
-        self.failure: Optional[str] = None
-        self.thread = threading.Thread(target=self._run, args=(engine, batch, order), daemon=True)
-        self.thread.start()
-
-    def _run(self, engine: Engine, batch: List[Dict[str, Any]], order: str) -> None:
-        try:
-            self.failure = _finish_batch(engine, batch, order)
-        except Exception as exc:  # pylint: disable=broad-exception-caught  # reported like a failed step
-            self.failure = "error while finishing %s: %s: %s" % (
-                ", ".join(s["name"] for s in batch), type(exc).__name__, exc)
-
-    def join(self) -> Optional[str]:
-        self.thread.join()
-        return self.failure
-
-
-def _restore(engine: Engine, targets: List[Dict[str, Any]], order: str) -> List[Dict[str, Any]]:
-    """Put every touched container back on its original image ID; one outcome per container."""
-    outcomes = []
-    for target in targets:
-        original = target["original"]
-        name = target["name"]
-        outcome = {"name": name, "image_id": target["image_id"], "restored": False, "error": ""}
-        try:
-            if not target["restore"]:
-                # The old container still runs: drop the new one (and its -next name).
-                if target["remove_id"]:
-                    engine.stop_remove(target["remove_id"], timeout=2)
-                outcome["restored"] = True
-                outcome["container_id"] = original["Id"]
-                outcomes.append(outcome)
-                continue
-            image = image_reference(engine.client, str(original.get("Config", {}).get("Image") or ""),
-                                    target["image_id"])
-            if order == rollout_plan.START_FIRST and target["remove_id"]:
-                deferred = engine.defer_aliases(original)
-                restored = engine.create(original, image, name + rollout_plan.NEXT_SUFFIX, aliases=not deferred)
-                engine.start(restored)
-                verdict, why, _secs = engine.wait_gates([restored])[restored]
-                if deferred:
-                    engine.attach_aliases(restored, original)
-                engine.stop_remove(target["remove_id"], timeout=2)
-                engine.rename(restored, name)
-            else:
-                if target["remove_id"]:
-                    engine.stop_remove(target["remove_id"], timeout=2)
-                restored = engine.create(original, image, name)
-                engine.start(restored)
-                verdict, why, _secs = engine.wait_gates([restored])[restored]
-            outcome["container_id"] = restored
-            outcome["restored"] = True
-            if verdict != rollout_plan.PASS:
-                outcome["error"] = "restored but its gate failed: %s" % why
-        except (DockerException, RequestException, OSError) as exc:
-            outcome["error"] = api_error_message(exc)
-        outcomes.append(outcome)
-    return outcomes
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container with an arbitrary UID)
+        user = "uid%d" % os.getuid()
+    return lock_plan.default_owner(user, socket.gethostname(), os.getpid())
 
 
 def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False,
-                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
-                ) -> Dict[str, Any]:
-    """Plan and (unless ``check_mode``) run a rolling replacement; see the module's RETURN."""
+                clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                wall_clock: Callable[[], float] = time.time) -> Dict[str, Any]:
+    """Plan and (unless ``check_mode``) run a rolling replacement under the service's engine-held
+    lock; see the module's RETURN. A result with ``fatal`` is an action that could not be
+    carried out (run() fails the task with it)."""
     started = clock()
     labels = params.get("labels") or []
     svc = rollout_plan.subject_name(params.get("project"), params.get("service"), labels)
@@ -290,21 +89,72 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     out: Dict[str, Any] = {"plan": None, "replaced": [], "rolled_back": False, "previous_image": None,
                            "image": None, "order": None, "changed": False}
 
-    def finish(checks: List[Dict[str, Any]], metrics: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
+    def finish(checks: List[Dict[str, Any]], metrics: Optional[Dict[str, float]] = None,
+               fatal: Optional[str] = None) -> Dict[str, Any]:
         metrics = dict(metrics or {})
         metrics[metric_key("rollout_duration_seconds", service=svc)] = round(clock() - started, 3)
         result = build(checks, metrics, subject="rollout %s" % svc)
         result.update(out)
+        if fatal:
+            result["fatal"] = fatal  # could not act: run() fails the task with this message
         return result
 
+    def read_members() -> Tuple[Optional[Dict[str, Any]], List[Dict[str, Any]], List[Dict[str, Any]]]:
+        """``(fatal result or None, members, leftovers)``."""
+        try:
+            found = replace_runner.find_members(client, filters)
+        except (DockerException, RequestException, OSError) as exc:
+            why = "docker engine error: %s" % api_error_message(exc)
+            return finish([down("docker.engine", why)], fatal=why), [], []
+        kept, left = rollout_plan.split_leftovers(found)
+        if not kept:
+            why = "no running container has labels %s" % ", ".join(filters)
+            return finish([down("%s.containers" % prefix, why, value={"labels": filters, "count": 0})],
+                          fatal=why), [], []
+        return None, kept, left
+
+    failed, members, leftovers = read_members()
+    if failed is not None:
+        return failed
+    lock_checks: List[Dict[str, Any]] = []
+    if check_mode:
+        try:
+            refusal, note = lock_runner.peek(client, filters, svc, wall_clock())
+        except (DockerException, RequestException, OSError) as exc:
+            refusal, note = None, "cannot read the lock: %s" % api_error_message(exc)
+        if refusal:
+            lock_checks.append(check("%s.lock" % prefix, WARNING, "a real run now would be refused: %s" % refusal))
+        elif note:
+            lock_checks.append(check("%s.lock" % prefix, OK, note))
+        return proceed(client, params, True, members, leftovers, lock_checks, finish, out, clock, sleep)
+    timeout = params.get("lock_timeout")
     try:
-        members = find_members(client, filters)
+        lock_id, note = lock_runner.acquire(client, filters, svc, str(members[0]["Image"]), lock_owner(params),
+                                            float(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout), wall_clock())
+    except lock_runner.LockHeld as exc:
+        return finish([check("%s.lock" % prefix, CRITICAL, str(exc))], fatal=str(exc))
     except (DockerException, RequestException, OSError) as exc:
-        return finish([down("docker.engine", "docker engine error: %s" % api_error_message(exc))])
-    members, leftovers = rollout_plan.split_leftovers(members)
-    if not members:
-        return finish([down("%s.containers" % prefix, "no running container has labels %s" % ", ".join(filters),
-                            value={"labels": filters, "count": 0})])
+        why = "cannot take the deploy lock: %s" % api_error_message(exc)
+        return finish([down("docker.engine", why)], fatal=why)
+    if note:
+        lock_checks.append(check("%s.lock" % prefix, OK, note))
+    try:
+        # What the service is now, under the lock (another run may just have finished).
+        failed, members, leftovers = read_members()
+        if failed is not None:
+            return failed
+        return proceed(client, params, False, members, leftovers, lock_checks, finish, out, clock, sleep)
+    finally:
+        lock_runner.release(client, lock_id)
+
+
+def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: List[Dict[str, Any]],
+            leftovers: List[Dict[str, Any]], lock_checks: List[Dict[str, Any]], finish: Callable[..., Dict[str, Any]],
+            out: Dict[str, Any], clock: Callable[[], float], sleep: Callable[[float], None]) -> Dict[str, Any]:
+    """The rollout of ``members`` (read under the lock, or in check mode without it)."""
+    labels = params.get("labels") or []
+    svc = rollout_plan.subject_name(params.get("project"), params.get("service"), labels)
+    prefix = "rollout.%s" % svc
 
     # The target image.
     state = params.get("state") or "present"
@@ -312,18 +162,18 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     if state == "rolled_back" and not wanted:
         recorded, reason = rollout_plan.previous_image(members)
         if recorded is None:
-            return finish([check("%s.previous_image" % prefix, CRITICAL, reason)])
+            return finish(lock_checks + [check("%s.previous_image" % prefix, CRITICAL, reason)], fatal=reason)
         wanted = recorded["id"]
         target_ref_hint = recorded["ref"]
     else:
         target_ref_hint = str(wanted)
     image_attrs = inspect_image(client, str(wanted))
     if image_attrs is None:
-        return finish([check("%s.image" % prefix, CRITICAL,
-                             "image %s is not present on the engine (pull or build it first)" % wanted)])
+        why = "image %s is not present on the engine (pull or build it first)" % wanted
+        return finish(lock_checks + [check("%s.image" % prefix, CRITICAL, why)], fatal=why)
     target_id = str(image_attrs["Id"])
     # Create by the reference while it names the target (readable), else by the ID itself.
-    target_ref = image_reference(client, target_ref_hint, target_id)
+    target_ref = replace_runner.image_reference(client, target_ref_hint, target_id)
     out["image"] = {"id": target_id, "ref": target_ref}
 
     order, note = rollout_plan.choose_order(params.get("order") or rollout_plan.START_FIRST, members)
@@ -333,13 +183,14 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     todo = [e for e in plan["containers"] if e["action"] == "replace"]
     if todo:
         out["previous_image"] = {"id": todo[0]["old_image_id"], "ref": todo[0]["old_image"]}
-    checks: List[Dict[str, Any]] = []
+    checks: List[Dict[str, Any]] = list(lock_checks)
+    # Under our lock the -next containers are an interrupted run's, not a running one's.
     if leftovers:
         names = ", ".join(rollout_plan.container_name(a) for a in leftovers)
         if check_mode:
             checks.append(check("%s.leftovers" % prefix, OK, "would remove %s, left by an interrupted rollout" % names))
         else:
-            engine = Engine(client, params, clock=clock, sleep=sleep)
+            engine = replace_runner.Engine(client, params, clock=clock, sleep=sleep)
             try:
                 for attrs in leftovers:
                     engine.remove_quietly(attrs["Id"])
@@ -366,7 +217,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         return finish(checks, {metric_key("rollout_replaced", service=svc): 0.0})
 
     # The real thing.
-    engine = Engine(client, params, clock=clock, sleep=sleep)
+    engine = replace_runner.Engine(client, params, clock=clock, sleep=sleep)
     by_name = {rollout_plan.container_name(a): a for a in members}
     steps: List[Dict[str, Any]] = []
     failure: Optional[str] = None
@@ -403,10 +254,10 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         batch = [{"name": n, "original": by_name[n], "new_id": None, "old_removed": False, "batch": number}
                  for n in names]
         steps.extend(batch)
-        failure = _launch_batch(engine, batch, target_ref, order)
-        finisher = _Finisher(engine, waiting[0], order) if waiting is not None else None
+        failure = replace_runner.launch_batch(engine, batch, target_ref, order)
+        finisher = replace_runner.Finisher(engine, waiting[0], order) if waiting is not None else None
         if failure is None:
-            failure = _gate_batch(engine, batch)
+            failure = replace_runner.gate_batch(engine, batch)
         if finisher is not None and waiting is not None:
             earlier = finisher.join()
             report(waiting[0], waiting[1], earlier)
@@ -416,7 +267,7 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
             waiting = (batch, number)
             continue
         if failure is None:
-            failure = _finish_batch(engine, batch, order)
+            failure = replace_runner.finish_batch(engine, batch, order)
         if failure is None and monitor_seconds > 0:
             failed, probes, failures, last = engine.monitor([s["new_id"] for s in steps])
             message = ("batch %d: %d of %d probes failed (threshold %d), last: %s"
@@ -430,6 +281,27 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         if failure:
             break
 
+    final_seconds = float(params.get("final_monitor_seconds") or 0)
+    if failure is None and final_seconds > 0:
+        # The whole service, after the last batch: a replica that fails late fails the rollout.
+        every = [s["new_id"] for s in steps] + [e["id"] for e in plan["containers"] if e["action"] == "skip"]
+        failed, probes, failures, last = engine.monitor(every, period=final_seconds)
+        message = ("%d of %d probes failed (threshold %d), last: %s" % (failures, probes, threshold, last)
+                   if failures else "%d probes of %d replicas ok over %gs" % (probes, len(every), final_seconds))
+        checks.append(check("%s.monitor.final" % prefix, CRITICAL if failed else OK, message,
+                            value={"probes": probes, "failures": failures}, threshold=threshold))
+        if failed:
+            failure = "final monitor: %s" % last
+    if failure is None:
+        # Every replica running and healthy on the target image, or the rollout is not ok: a replica
+        # that died since its gate is replaced, as a Deployment controller would.
+        replicas = replace_runner.ensure_replicas(engine, plan, steps, target_ref, target_id)
+        checks.append(check("%s.replicas" % prefix, OK if replicas["ok"] else CRITICAL, replicas["message"],
+                            value={k: replicas[k] for k in ("before", "after", "replaced", "lost")}))
+        metrics[metric_key("rollout_replicas_before", service=svc)] = float(replicas["before"])
+        metrics[metric_key("rollout_replicas_after", service=svc)] = float(replicas["after"])
+        if not replicas["ok"]:
+            failure = replicas["message"]
     if failure is None:
         out["replaced"] = [{"name": s["name"], "old_container_id": s["original"]["Id"], "container_id": s["new_id"],
                             "old_image_id": s["original"]["Image"], "image_id": target_id} for s in steps]
@@ -446,7 +318,14 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                            for s in steps if s["new_id"]]
         metrics[metric_key("rollout_rolled_back", service=svc)] = 0.0
         return finish(checks, metrics)
-    outcomes = _restore(engine, rollout_plan.rollback_targets(steps), order)
+    # A container that failed (its gate, a monitor probe, the replica check) leaves its aliases at
+    # once, before the rollback: the load balancer stops sending it requests now, not when its
+    # replacement has passed its own gate.
+    for step in steps:
+        failing = step["new_id"] in engine.failing or (step.get("gate") or {}).get("verdict") == rollout_plan.FAIL
+        if step["new_id"] and failing:
+            engine.detach_aliases(step["new_id"], step["original"])
+    outcomes = replace_runner.restore(engine, rollout_plan.rollback_targets(steps), order)
     broken = [o for o in outcomes if not o["restored"] or o["error"]]
     previous = out["previous_image"] or {}
     if broken:
@@ -462,8 +341,18 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
     return finish(checks, metrics)
 
 
+def _interrupted(signum: int, _frame: Any) -> None:
+    """SIGTERM (the task killed, a timeout): unwind, so that the lock is released and the result told."""
+    raise SystemExit("docker_rollout interrupted by signal %d" % signum)
+
+
 def run(module: Any) -> None:
-    """runbook.ops.docker_rollout: check the options, connect, roll out (or plan in check mode), exit."""
+    """runbook.ops.docker_rollout: check the options, connect, roll out (or plan in check mode), exit.
+
+    An action that could not be carried out (engine unreachable, no matching container, image
+    missing, no recorded version, the lock held by another run) fails the task, with the result
+    schema (status, checks, metrics) in the failed result."""
+    validation.validate(module, argspec.RULES)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
     problem = rollout_plan.option_problem(module.params)
@@ -475,8 +364,13 @@ def run(module: Any) -> None:
     except DockerClientError as exc:
         module.fail_json(msg=str(exc))
     except EngineUnreachable as exc:
-        result = build([container_plan.engine_down_check(str(exc))], {"docker_up": 0.0}, subject="rollout")
-        module.exit_json(changed=False, **dict(result, **empty))
+        check_ = container_plan.engine_down_check(str(exc))
+        result = build([check_], {"docker_up": 0.0}, subject="rollout")
+        module.fail_json(msg=check_["message"], changed=False, **dict(result, **empty))
+    try:
+        previous_handler = signal.signal(signal.SIGTERM, _interrupted)
+    except ValueError:  # not the main thread (an embedding caller): no handler of ours
+        previous_handler = None
     try:
         result = run_rollout(client, module.params, check_mode=module.check_mode)
     except rollout_plan.RolloutError as exc:
@@ -485,6 +379,11 @@ def run(module: Any) -> None:
         module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
                          exception=traceback.format_exc())
     finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
         close_quietly(client)
     changed = bool(result.pop("changed", False))
+    fatal = result.pop("fatal", None)
+    if fatal:
+        module.fail_json(msg=fatal, changed=changed, **result)
     module.exit_json(changed=changed, **result)

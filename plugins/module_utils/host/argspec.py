@@ -15,6 +15,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 from ansible_collections.runbook.ops.plugins.module_utils.host.log_plan import DEFAULT_TIME_FIELDS, MISSING_CHOICES
 from ansible_collections.runbook.ops.plugins.module_utils.host.probe_plan import (
     DEFAULT_EXCLUDE_FSTYPES,
@@ -74,3 +76,21 @@ def log_check_argspec() -> Dict[str, Any]:
         max_scan_mb=dict(type="float", default=256),
         time_fields=dict(type="list", elements="str", default=list(DEFAULT_TIME_FIELDS)),
     ))
+
+
+# Ranges and orderings of host_check's, log_check's and maintenance_mode's options (``common/validation.py``);
+# every number is also finite and not negative.
+RULES = [
+    validation.percentage("disk_warning", "disk_critical", "inodes_warning", "inodes_critical",
+                          "memory_warning", "memory_critical"),
+    validation.ordered("disk_warning", "disk_critical"),
+    validation.ordered("inodes_warning", "inodes_critical"),
+    validation.ordered("memory_warning", "memory_critical"),
+    validation.ordered("load_warning", "load_critical"),
+    validation.not_empty("resources"),
+    validation.not_empty("path"),
+    validation.ordered("patterns.warning", "patterns.critical"),
+    validation.ordered("logs.patterns.warning", "logs.patterns.critical"),
+    validation.not_empty("logs.path"),
+    validation.at_least("max_scan_mb", 0, inclusive=False),
+]

@@ -21,6 +21,8 @@ import os
 import time
 from typing import Any, BinaryIO, Callable, Dict, Iterable, Iterator, List, Mapping, Optional
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
 from ansible_collections.runbook.ops.plugins.module_utils.host.log_plan import (
     DEFAULT_TIME_FIELDS,
@@ -172,6 +174,7 @@ def check_logs(params: Mapping[str, Any], now: Optional[float] = None) -> Dict[s
 
 def run(module: Any) -> None:
     """``log_check``: check the options, scan the logs, exit with the result."""
+    validation.validate(module, argspec.RULES)
     try:
         result = check_logs(module.params)
     except LogScanError as exc:

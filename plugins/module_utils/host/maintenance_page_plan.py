@@ -16,10 +16,15 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import html
 from typing import Any, Dict, List, Mapping, Optional
 
+from ansible_collections.runbook.ops.plugins.module_utils.common.lifeline import MAX_WAIT_SECONDS
+
 ON = "on"
 OFF = "off"
 FLAG_TEXT = "maintenance mode is on: remove this file (or run playbooks/maintenance.yml -e maintenance_state=off) to end it\n"
 MARKER = '<meta name="runbook-ops-maintenance" content="on">'
+
+# The longest verification an option may ask for: every wait is bounded.
+MAX_VERIFY_TIMEOUT = MAX_WAIT_SECONDS
 
 DEFAULT_TITLE = "Down for maintenance"
 DEFAULT_MESSAGE = "We are performing scheduled maintenance. Please try again in a few minutes."
@@ -133,8 +138,9 @@ def option_problem(params: Mapping[str, Any]) -> Optional[str]:
         validate_name(params["flag_name"], "flag_name")
     except MaintenanceError as exc:
         return str(exc)
-    if params["verify_timeout"] <= 0:
-        return "verify_timeout must be positive, got %s" % params["verify_timeout"]
+    if not 0 < params["verify_timeout"] <= MAX_VERIFY_TIMEOUT:
+        return "verify_timeout must be more than 0 and at most %g seconds, got %s" % (
+            MAX_VERIFY_TIMEOUT, params["verify_timeout"])
     if params["reload_command"] is not None and not [a for a in params["reload_command"] if a]:
         return "reload_command must name a command"
     return None

@@ -6,7 +6,11 @@
 ``run(module)`` is runbook.ops.maintenance_mode's one call. Decisions come from
 ``maintenance_page_plan``; the files are written with atomic renames (page first) so that
 nginx never reads a half-written page, and ``verify()`` asks the URL in front of the
-application until it answers as expected, bounded by ``verify_timeout`` (``common.waiting``).
+application until it answers as expected, bounded by ``verify_timeout`` (``common.waiting``,
+at most ``lifeline.MAX_WAIT_SECONDS``) and ended at once if the task is killed
+(``common.lifeline``). A switch that could not be carried out (a directory that cannot be
+written) fails the task, keeping the result schema; a reload or a verification that failed
+after the switch is a critical check of a successful result, for the health gate.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -18,6 +22,9 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.fileio import atomic_write
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, OK, build, check
 from ansible_collections.runbook.ops.plugins.module_utils.common.waiting import wait_for
@@ -96,6 +103,7 @@ def reload_check(module: Any, command: List[str]) -> Dict[str, Any]:
 
 def run(module: Any) -> None:
     """runbook.ops.maintenance_mode: switch the page on or off, reload, verify, exit."""
+    validation.validate(module, argspec.RULES)
     params = module.params
     state = params["state"]
     problem = maintenance_page_plan.option_problem(params)
@@ -139,7 +147,7 @@ def run(module: Any) -> None:
                             % (state, directory, exc), value=state))
         result = build(checks, {"maintenance_on": 1.0 if os.path.lexists(flag_path) else 0.0},
                        subject="maintenance")
-        module.exit_json(changed=False, **dict(result, **out))
+        module.fail_json(msg=result["summary"], changed=False, **dict(result, **out))
     out["since"] = since(flag_path) if state == ON else None
     message = maintenance_page_plan.state_message(state, steps, actions, check_mode=False)
     if state == ON:
@@ -149,7 +157,10 @@ def run(module: Any) -> None:
         checks.append(reload_check(module, params["reload_command"]))
         out["actions"] = actions + ["reload"]
     if params["verify_url"]:
-        checks.append(verify(params["verify_url"], state, page_text, params["verify_timeout"],
-                             params["validate_certs"]))
+        try:
+            checks.append(verify(params["verify_url"], state, page_text, params["verify_timeout"],
+                                 params["validate_certs"], sleep=lifeline.guarded()))
+        except lifeline.TaskGone as exc:
+            module.fail_json(msg=str(exc), changed=steps["changed"], **out)
     result = build(checks, {"maintenance_on": 1.0 if state == ON else 0.0}, subject="maintenance")
     module.exit_json(changed=steps["changed"], **dict(result, **out))

@@ -187,22 +187,6 @@ def disk_usage(stat: Any) -> Dict[str, Any]:
 # Pure: decisions
 # --------------------------------------------------------------------------- #
 
-def _ordered(warn: Optional[float], crit: Optional[float], what: str) -> None:
-    if warn is not None and crit is not None and warn > crit:
-        raise HostProbeError("%s_warning (%s) must not be above %s_critical (%s)" % (what, warn, what, crit))
-
-
-def validate_thresholds(params: Mapping[str, Any]) -> None:
-    """Raise HostProbeError when a warning threshold is above its critical one."""
-    for what in ("disk", "inodes", "memory", "load"):
-        _ordered(params.get(what + "_warning"), params.get(what + "_critical"), what)
-    for what in ("disk", "inodes", "memory"):
-        for level in ("warning", "critical"):
-            value = params.get("%s_%s" % (what, level))
-            if value is not None and not 0 <= value <= 100:
-                raise HostProbeError("%s_%s must be a percentage between 0 and 100, got %s" % (what, level, value))
-
-
 def evaluate_disk(
     mount: str,
     usage: Optional[Mapping[str, Any]],
@@ -276,7 +260,7 @@ def evaluate_load(
         "load1": loadavg[0], "load5": loadavg[1], "load15": loadavg[2],
         "load1_per_cpu": per_cpu[1], "load5_per_cpu": per_cpu[5], "load15_per_cpu": per_cpu[15],
     }
-    metrics = {"cpu_count": float(cpus)}
+    metrics = {"host_cpus": float(cpus)}
     for minutes, value in zip((1, 5, 15), loadavg):
         metrics["load%d" % minutes] = float(value)
         metrics["load%d_per_cpu" % minutes] = float(per_cpu[minutes])

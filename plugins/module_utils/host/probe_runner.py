@@ -14,6 +14,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import os
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.host import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check
 from ansible_collections.runbook.ops.plugins.module_utils.host.probe_plan import (
     DEFAULT_EXCLUDE_FSTYPES,
@@ -29,7 +31,6 @@ from ansible_collections.runbook.ops.plugins.module_utils.host.probe_plan import
     parse_meminfo,
     parse_mounts,
     select_mounts,
-    validate_thresholds,
 )
 
 
@@ -74,7 +75,6 @@ def check_host(
     cpus: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Run the selected resource checks and build the result."""
-    validate_thresholds(params)
     resources = list(params.get("resources") or RESOURCES)
     checks: List[Dict[str, Any]] = []
     metrics: Dict[str, float] = {}
@@ -119,6 +119,7 @@ def check_host(
 
 def run(module: Any) -> None:
     """``host_check``: check the thresholds, measure the host, exit with the result."""
+    validation.validate(module, argspec.RULES)
     try:
         result = check_host(module.params)
     except HostProbeError as exc:

@@ -15,6 +15,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 
 def tls_options(with_defaults: bool) -> Dict[str, Dict[str, Any]]:
     """``timeout``, ``validate_certs`` and ``ca_path``: with their defaults at the top
@@ -100,3 +102,25 @@ def tls_check_argspec() -> Dict[str, Any]:
         **tls_options(with_defaults=True),
     )
     return dict(argument_spec=spec)
+
+
+# Ranges and orderings of http_check's and tls_check's options (``common/validation.py``);
+# every number is also finite and not negative, and a timeout at most a year.
+RULES = [
+    validation.at_least("max_workers", 1),
+    validation.at_least("timeout", 0, inclusive=False),
+    validation.at_least("endpoints.timeout", 0, inclusive=False),
+    validation.at_most("retries", 100),
+    validation.at_most("endpoints.retries", 100),
+    validation.http_status("status_codes"),
+    validation.http_status("endpoints.status_codes"),
+    validation.port("endpoints.port"),
+    validation.ordered("latency_warning", "latency_critical"),
+    validation.ordered("endpoints.latency_warning", "endpoints.latency_critical"),
+    validation.ordered("warning_days", "critical_days", high_is_bad=False),
+    validation.ordered("endpoints.warning_days", "endpoints.critical_days", high_is_bad=False),
+    validation.ordered("files.warning_days", "files.critical_days", high_is_bad=False),
+    validation.not_empty("files.path"),
+    validation.hostname("endpoints.host"),
+    validation.hostname("endpoints.server_name"),
+]

@@ -17,6 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Mapping, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.http import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build
 from ansible_collections.runbook.ops.plugins.module_utils.common.retry import retry_call
 from ansible_collections.runbook.ops.plugins.module_utils.http.errors_plan import classify_error
@@ -80,14 +82,13 @@ def probe_all(endpoints: List[Mapping[str, Any]], max_workers: int = 32) -> Dict
 def run(module: Any) -> None:
     """``http_check``: validate the endpoints, probe them, exit with the result."""
     params = module.params
+    validation.validate(module, argspec.RULES)
     defaults = {k: v for k, v in params.items() if k not in ("endpoints", "max_workers")}
     # Header values that carry credentials are masked everywhere in the output,
     # including the echoed module arguments.
     for item in [defaults] + list(params["endpoints"] or []):
         for secret in secret_values(item or {}):
             module.no_log_values.add(secret)
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
     try:
         endpoints = normalize_endpoints(params["endpoints"], defaults)
     except EndpointError as exc:

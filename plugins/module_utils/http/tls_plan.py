@@ -317,8 +317,8 @@ def _num(value: float) -> str:
 
 def cert_metrics(target: str, cert: Mapping[str, Any], now: datetime.datetime) -> Dict[str, float]:
     return {
-        metric_key("tls_cert_expiry_days", target=target): round(days_left(cert["not_after"], now), 4),
-        metric_key("tls_cert_not_after_timestamp", target=target): float(int(cert["not_after"].timestamp())),
+        metric_key("tls_cert_expiry_seconds", target=target): round((cert["not_after"] - now).total_seconds(), 3),
+        metric_key("tls_cert_not_after_timestamp_seconds", target=target): float(int(cert["not_after"].timestamp())),
     }
 
 

@@ -16,6 +16,8 @@ import ssl
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.http import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import CRITICAL, build, check, down, metric_key
 from ansible_collections.runbook.ops.plugins.module_utils.http.http_client import ssl_context
 from ansible_collections.runbook.ops.plugins.module_utils.http.errors_plan import classify_error
@@ -33,20 +35,43 @@ from ansible_collections.runbook.ops.plugins.module_utils.http.tls_plan import (
 )
 
 
+class UnreadableFile(TargetError):
+    """A certificate file that cannot be read (``error``: ``unreadable``) or holds no
+    certificate (``not_a_certificate``): a health condition, reported as a critical check."""
+
+    def __init__(self, message: str, error: str):
+        super().__init__(message)
+        self.error = error
+
+
 def read_pem_file(path: str) -> Dict[str, Any]:
     """The first (leaf) certificate of a PEM file, plus how many the file holds."""
     try:
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as exc:
-        raise TargetError("cannot read certificate file %s: %s" % (path, exc.strerror or exc))
+        raise UnreadableFile("cannot read certificate file %s: %s" % (path, exc.strerror or exc), "unreadable")
     try:
         certs = load_certificates(data)
     except CertificateError as exc:
-        raise TargetError("certificate file %s: %s" % (path, exc))
+        raise UnreadableFile("certificate file %s: %s" % (path, exc), "not_a_certificate")
     leaf = dict(certs[0])
     leaf["count"] = len(certs)
     return leaf
+
+
+def read_files(files: List[Mapping[str, Any]]) -> Tuple[List[Tuple[Mapping[str, Any], Dict[str, Any]]], List[Dict[str, Any]]]:
+    """The files read, and a critical ``tls.<name>`` check for each one missing, unreadable or
+    holding no certificate (the other files are still judged)."""
+    read: List[Tuple[Mapping[str, Any], Dict[str, Any]]] = []
+    problems: List[Dict[str, Any]] = []
+    for target in files:
+        try:
+            read.append((target, read_pem_file(target["path"])))
+        except UnreadableFile as exc:
+            problems.append(check("tls." + target["name"], CRITICAL, str(exc),
+                                  value={"source": target["path"], "error": exc.error}))
+    return read, problems
 
 
 def _handshake(host: str, port: int, server_name: str, timeout: float, ctx: ssl.SSLContext) -> Optional[bytes]:
@@ -109,8 +134,9 @@ def probe_endpoint(target: Mapping[str, Any], now: Optional[datetime.datetime] =
 
 
 def check_all(endpoints: List[Mapping[str, Any]], files: List[Tuple[Mapping[str, Any], Mapping[str, Any]]],
-              max_workers: int = 16) -> Dict[str, Any]:
-    """Probe the endpoints concurrently and judge the files; one result."""
+              max_workers: int = 16, file_problems: Optional[List[Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Probe the endpoints concurrently and judge the files (``file_problems``: the checks of
+    the files that could not be read); one result."""
     results: List[Tuple[List[Dict[str, Any]], Dict[str, float]]] = []
     now = datetime.datetime.now(UTC)
     if endpoints:
@@ -118,6 +144,7 @@ def check_all(endpoints: List[Mapping[str, Any]], files: List[Tuple[Mapping[str,
             results.extend(pool.map(probe_endpoint, endpoints))
     for target, cert in files:
         results.append(evaluate_file(target, cert, now))
+    results.extend(([problem], {}) for problem in file_problems or [])
     checks: List[Dict[str, Any]] = []
     metrics: Dict[str, float] = {}
     for item_checks, item_metrics in results:
@@ -129,11 +156,11 @@ def check_all(endpoints: List[Mapping[str, Any]], files: List[Tuple[Mapping[str,
 def run(module: Any) -> None:
     """``tls_check``: validate the targets, read the files, probe the endpoints, exit with the result."""
     params = module.params
-    if params["max_workers"] < 1:
-        module.fail_json(msg="max_workers must be at least 1, got %d" % params["max_workers"])
+    validation.validate(module, argspec.RULES)
     try:
         endpoints, files = normalize_targets(params["endpoints"], params["files"], params)
-        read_files = [(target, read_pem_file(target["path"])) for target in files]
     except TargetError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, **check_all(endpoints, read_files, max_workers=params["max_workers"]))
+    read, problems = read_files(files)
+    module.exit_json(changed=False, **check_all(endpoints, read, max_workers=params["max_workers"],
+                                                file_problems=problems))

@@ -16,6 +16,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 from ansible.module_utils.basic import env_fallback
 
 
@@ -42,3 +44,12 @@ def k8s_argspec() -> Dict[str, Any]:
         ),
         required_together=[["client_cert", "client_key"]],
     )
+
+
+# Ranges of the Kubernetes options (``common/validation.py``); every number is also finite
+# and not negative, and a duration at most a year.
+RULES = [
+    validation.at_least("request_timeout", 0, inclusive=False),
+    validation.at_least("wait_sleep", 0, inclusive=False),
+    validation.http_status("http_gate.endpoints.status_codes"),
+]

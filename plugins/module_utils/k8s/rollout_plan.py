@@ -20,6 +20,8 @@ import copy
 import json
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common.lifeline import MAX_WAIT_SECONDS
+
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
@@ -493,9 +495,9 @@ def validate(params: Mapping[str, Any]) -> Optional[str]:
     if overlap:
         return "env and env_remove both name %s" % ", ".join(sorted(overlap))
     for key in ("wait_timeout", "wait_sleep"):
-        if params.get(key) is not None and float(params[key]) <= 0:
-            return "%s must be positive, got %s" % (key, params[key])
+        if params.get(key) is not None and not 0 < float(params[key]) <= MAX_WAIT_SECONDS:
+            return "%s must be more than 0 and at most %g seconds, got %s" % (key, MAX_WAIT_SECONDS, params[key])
     for key, value in sorted((params.get("http_gate") or {}).items()):
-        if key in ("timeout", "interval") and value is not None and float(value) <= 0:
-            return "http_gate.%s must be positive, got %s" % (key, value)
+        if key in ("timeout", "interval") and value is not None and not 0 < float(value) <= MAX_WAIT_SECONDS:
+            return "http_gate.%s must be more than 0 and at most %g seconds, got %s" % (key, MAX_WAIT_SECONDS, value)
     return None

@@ -6,8 +6,12 @@
 The I/O half of ``runbook.ops.k8s_rollout``; every decision comes from ``rollout_plan``.
 ``run(module)`` is the module's one call. ``run_rollout(api, params, check_mode)`` returns a
 result of the shared schema plus ``changed``, ``plan``, ``revision``, ``rolled_back``,
-``revisions``, ``rollout`` and ``diff``. Both waits (the rollout, the HTTP gate) run on
-``common.waiting.wait_for`` and are bounded by their timeouts.
+``revisions``, ``rollout``, ``diff`` and ``failed``: true when the rollout could not be
+carried out (the API server unreachable or refusing, the Deployment missing or paused, the
+change refused), which ``run`` turns into a failed task keeping the schema. A change that
+was made and then failed its wait or gate is a critical check of a successful result.
+Both waits (the rollout, the HTTP gate) run on ``common.waiting.wait_for``, are bounded by their timeouts (at most
+``lifeline.MAX_WAIT_SECONDS``) and end when the task is killed (``common.lifeline``).
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -21,6 +25,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.k8s import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     CRITICAL,
     OK,
@@ -165,7 +172,7 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
     name, prefix = rollout.name, rollout.prefix
     start = clock()
     out: Dict[str, Any] = {"changed": False, "plan": None, "revision": None, "rolled_back": False,
-                           "revisions": [], "rollout": None, "diff": None}
+                           "revisions": [], "rollout": None, "diff": None, "failed": False}
     endpoints = normalize_endpoints(list((params.get("http_gate") or {}).get("endpoints") or [])) \
         if (params.get("http_gate") or {}).get("endpoints") else []
 
@@ -174,11 +181,15 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
         rollout.metrics[metric_key("k8s_rollout_rolled_back", deployment=name)] = 1.0 if out["rolled_back"] else 0.0
         return dict(build(rollout.checks, rollout.metrics, subject="rollout %s" % name), **out)
 
+    def not_carried_out(problem: Dict[str, Any]) -> Dict[str, Any]:
+        rollout.checks.append(problem)
+        out["failed"] = True
+        return finish()
+
     try:
         deployment, replicasets = rollout.read()
     except (K8sApiError, K8sUnreachable) as exc:
-        rollout.checks.append(api_problem_check(exc, name))
-        return finish()
+        return not_carried_out(api_problem_check(exc, name))
     history = rollout_plan.revision_history(deployment, replicasets)
     out["revisions"] = history
     before = rollout_plan.summarize(deployment)
@@ -198,14 +209,12 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
                 out["plan"]["dry_run"] = "server"
             except K8sApiError as exc:
                 if exc.status not in DRY_RUN_UNSUPPORTED:
-                    rollout.checks.append(check(prefix + ".change", CRITICAL, "dry run refused: %s" % exc.message,
-                                                value={"status": exc.status}))
-                    return finish()
+                    return not_carried_out(check(prefix + ".change", CRITICAL, "dry run refused: %s" % exc.message,
+                                                 value={"status": exc.status}))
                 after_obj = rollout_plan.apply_patch(deployment, ops)
                 out["plan"]["dry_run"] = "local (server: %s)" % exc.message
             except K8sUnreachable as exc:
-                rollout.checks.append(api_problem_check(exc, name))
-                return finish()
+                return not_carried_out(api_problem_check(exc, name))
         after = rollout_plan.summarize(after_obj)
         out["plan"]["after"] = after
         out["changed"] = changing and rollout_plan.spec_changed(deployment, after_obj)
@@ -216,9 +225,8 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
         return finish()
 
     if changing and before["paused"]:
-        rollout.checks.append(check(prefix + ".change", CRITICAL,
-                                    "deployment %s is paused: nothing would roll out; resume it first" % name))
-        return finish()
+        return not_carried_out(check(prefix + ".change", CRITICAL,
+                                     "deployment %s is paused: nothing would roll out; resume it first" % name))
 
     # -- the change --------------------------------------------------------- #
     if changing:
@@ -227,8 +235,7 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
         except (K8sApiError, K8sUnreachable) as exc:
             if isinstance(exc, K8sApiError) and exc.status in (400, 422):
                 raise rollout_plan.K8sRolloutError("the API server rejected the change: %s" % exc.message)
-            rollout.checks.append(api_problem_check(exc, name))
-            return finish()
+            return not_carried_out(api_problem_check(exc, name))
         out["changed"] = True
     rollout.checks.append(check(prefix + ".change", OK, "; ".join(notes) if changing
                                 else "no change: %s" % ("; ".join(notes) or "the deployment already matches")))
@@ -299,6 +306,7 @@ def run_rollout(api: Any, params: Mapping[str, Any], check_mode: bool = False,
 
 def run(module: Any) -> None:
     """runbook.ops.k8s_rollout: check the options, connect, roll out (or dry-run in check mode), exit."""
+    validation.validate(module, argspec.RULES)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
     params = module.params
@@ -315,8 +323,10 @@ def run(module: Any) -> None:
     except K8sConfigError as exc:
         module.fail_json(msg=str(exc))
     try:
-        result = run_rollout(api, params, check_mode=module.check_mode)
+        result = run_rollout(api, params, check_mode=module.check_mode, sleep=lifeline.guarded())
     except rollout_plan.K8sRolloutError as exc:
+        module.fail_json(msg="deployment %s/%s: %s" % (params["namespace"], params["name"], exc))
+    except lifeline.TaskGone as exc:
         module.fail_json(msg="deployment %s/%s: %s" % (params["namespace"], params["name"], exc))
     except Exception as exc:  # pylint: disable=broad-exception-caught  # never a traceback for the user
         module.fail_json(msg="rollout failed unexpectedly: %s: %s" % (type(exc).__name__, exc),
@@ -327,4 +337,6 @@ def run(module: Any) -> None:
     diff = result.pop("diff", None)
     if module._diff and diff:  # pylint: disable=protected-access  # AnsibleModule's --diff flag
         result["diff"] = diff
+    if result.pop("failed", False):
+        module.fail_json(msg=result["summary"], changed=changed, **result)
     module.exit_json(changed=changed, **result)

@@ -11,10 +11,11 @@ options and rules::
     spec = argspec.module_argspec(dict(top=dict(type="int", default=10)))
     module = AnsibleModule(supports_check_mode=True, **spec)
 
-Rules an argument spec cannot declare (ranges, list contents, a value that is
-given but empty) are pure functions of each runner's plan (``validate_params``);
-the runner applies them with ``check_module_input(module, ...)``, and the first
-problem fails the task with a message naming the option.
+Ranges and orderings an argument spec cannot declare are declared in ``RULES`` below
+(``common/validation.py``); what is left (list contents, combinations) are pure
+functions of each runner's plan (``validate_params``). The runner applies both with
+``check_module_input(module, ...)``, and the first problem fails the task with a
+message naming the option.
 """
 
 from __future__ import absolute_import, annotations, division, print_function
@@ -23,6 +24,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 import copy
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
+
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client
 
@@ -68,13 +71,33 @@ def module_argspec(
 
 
 def check_module_input(module: Any, *checks: Callable[[Mapping[str, Any]], Optional[str]]) -> None:
-    """What the argument spec cannot declare: psycopg2 importable, the connection options
+    """What the argument spec cannot declare: the ranges and orderings of ``RULES``,
+    psycopg2 importable, the connection options
     usable (``client.validate_params``), then each of ``checks`` (params -> message or None).
 
     The first problem fails the task with its message, which names the option.
     """
+    validation.validate(module, RULES)
     client.require_driver(module)
     for validate in (client.validate_params,) + checks:
         problem = validate(module.params)
         if problem:
             module.fail_json(msg=problem)
+
+
+# Ranges and orderings of the PostgreSQL modules' options (``common/validation.py``); an
+# option a module does not have is skipped. Every number is also finite and not negative.
+RULES = [
+    validation.port("port"),
+    validation.percentage("connections_warning", "connections_critical",
+                          "connections_warning_pct", "connections_critical_pct"),
+    validation.ratio("cache_hit_ratio_warning", "cache_hit_ratio_critical", "dead_tuple_ratio"),
+    validation.ordered("connections_warning", "connections_critical"),
+    validation.ordered("connections_warning_pct", "connections_critical_pct"),
+    validation.ordered("long_queries_warning", "long_queries_critical"),
+    validation.ordered("idle_in_transaction_warning", "idle_in_transaction_critical"),
+    validation.ordered("replication_lag_warning", "replication_lag_critical"),
+    validation.ordered("xid_age_warning", "xid_age_critical"),
+    validation.ordered("database_size_warning_bytes", "database_size_critical_bytes"),
+    validation.ordered("cache_hit_ratio_warning", "cache_hit_ratio_critical", high_is_bad=False),
+]

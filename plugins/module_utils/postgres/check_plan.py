@@ -72,7 +72,7 @@ def connections_check(
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """``postgres.connections``: client connections in percent of max_connections."""
     total = sum(by_state.values())
-    metrics: Dict[str, Any] = {"postgres_max_connections": max_connections, "postgres_connections_total": total}
+    metrics: Dict[str, Any] = {"postgres_max_connections": max_connections, "postgres_connections_used": total}
     for state, count in sorted(by_state.items()):
         metrics[metric_key("postgres_connections", state=state)] = count
     percent = round(100.0 * total / max_connections, 2) if max_connections else 0.0

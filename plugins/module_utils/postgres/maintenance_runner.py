@@ -22,6 +22,7 @@ try:
 except ImportError:  # pragma: no cover - reported by the modules with missing_required_lib
     psycopg2 = None
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
 from ansible_collections.runbook.ops.plugins.module_utils.common.retry import backoff_delays
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, catalog_runner, client, maintenance_plan
 
@@ -174,8 +175,10 @@ def execute_plan(
 
 def run(module: Any) -> None:
     """``runbook.ops.pg_maintenance``: check the options, plan, run (or only plan in check
-    mode) and exit. Bad input fails the task; an unreachable server or unreadable
-    statistics are critical checks."""
+    mode) and exit. Bad input fails the task; so does maintenance that could not be carried
+    out (an unreachable server, a database that does not exist, unreadable statistics): its
+    failed result keeps the schema with the critical check. Statements that ran and failed,
+    or were skipped for a lock, are checks of a successful result (the health gate judges)."""
     params = module.params
     argspec.check_module_input(module, maintenance_plan.validate_run_options)
     try:
@@ -187,7 +190,8 @@ def run(module: Any) -> None:
         conn = client.connect(params, statement_timeout_ms=int(params["statement_timeout"] * 1000),
                               lock_timeout_ms=int(params["lock_timeout"] * 1000), read_only=module.check_mode)
     except client.PgConnectError as exc:
-        module.exit_json(changed=False, **maintenance_plan.unreachable_result(exc.message))
+        res = maintenance_plan.unreachable_result(exc.message)
+        module.fail_json(msg=res["summary"], changed=False, **res)
     try:
         try:
             tables, indexes, settings = catalog_runner.collect(
@@ -198,14 +202,18 @@ def run(module: Any) -> None:
         except maintenance_plan.PlanError as exc:
             module.fail_json(msg=str(exc))
         except client.DatabaseError as exc:
-            module.exit_json(changed=False, **maintenance_plan.error_result(
-                "reading statistics failed: %s" % client.error_message(exc, params.get("login_password"))))
+            res = maintenance_plan.error_result(
+                "reading statistics failed: %s" % client.error_message(exc, params.get("login_password")))
+            module.fail_json(msg=res["summary"], changed=False, **res)
         if module.check_mode:
             module.exit_json(changed=False, **maintenance_plan.plan_result(planned, database))
-        done = execute_plan(
-            conn, planned, lock_timeout=params["lock_timeout"], statement_timeout=params["statement_timeout"],
-            attempts=params["lock_retries"], backoff=params["retry_backoff"],
-            drop_leftovers="drop_invalid_indexes" in cfg["operations"])
+        try:
+            done = execute_plan(
+                conn, planned, lock_timeout=params["lock_timeout"], statement_timeout=params["statement_timeout"],
+                attempts=params["lock_retries"], backoff=params["retry_backoff"],
+                drop_leftovers="drop_invalid_indexes" in cfg["operations"], sleep=lifeline.guarded())
+        except lifeline.TaskGone as exc:
+            module.fail_json(msg=str(exc), changed=True)
     finally:
         if not conn.closed:
             conn.close()

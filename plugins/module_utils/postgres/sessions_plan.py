@@ -13,6 +13,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from ansible_collections.runbook.ops.plugins.module_utils.common.lifeline import MAX_WAIT_SECONDS
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, metric_key
 
 # The pg_stat_activity states pg_terminate may act on, and those it acts on by default.
@@ -24,8 +25,9 @@ def validate_params(params: Mapping[str, Any]) -> Optional[str]:
     """An error message for unusable pg_terminate options, else None."""
     if params["min_duration"] < 0:
         return "min_duration must not be negative, got %s" % params["min_duration"]
-    if params["grace_seconds"] < 0:
-        return "grace_seconds must not be negative, got %s" % params["grace_seconds"]
+    if not 0 <= params["grace_seconds"] <= MAX_WAIT_SECONDS:
+        return "grace_seconds must be at least 0 and at most %g seconds, got %s" % (
+            MAX_WAIT_SECONDS, params["grace_seconds"])
     if not params["states"]:
         return "states must not be empty"
     if params["query_chars"] < 1:

@@ -15,7 +15,7 @@ import time
 from typing import Any, Callable, Dict, List, Sequence
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, check, down
-from ansible_collections.runbook.ops.plugins.module_utils.common import waiting
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline, waiting
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, client, sessions_plan
 
 SESSIONS_SQL = """
@@ -94,15 +94,16 @@ def stop_sessions(
 
 def run(module: Any) -> None:
     """``runbook.ops.pg_terminate``: find the long sessions, stop them (list them only in
-    check mode) and exit. Bad input fails the task; an unreachable server or an unreadable
-    pg_stat_activity are critical checks."""
+    check mode) and exit. Bad input fails the task; so does an action that could not be
+    carried out (an unreachable server, a database that does not exist, an unreadable
+    pg_stat_activity): its failed result keeps the schema with the critical check."""
     params = module.params
     argspec.check_module_input(module, sessions_plan.validate_params)
     try:
         conn = client.connect(params, read_only=False)
     except client.PgConnectError as exc:
         res = build([down("postgres.connection", exc.message)], {}, subject="pg_terminate")
-        module.exit_json(changed=False, sessions=[], **res)
+        module.fail_json(msg=res["summary"], changed=False, sessions=[], **res)
     try:
         try:
             rows = current_sessions(conn, params["query_chars"])
@@ -111,11 +112,13 @@ def run(module: Any) -> None:
                 params["exclude_applications"], params["databases"], own_pid=conn.get_backend_pid())
             if not module.check_mode:
                 found = stop_sessions(conn, found, params["states"], params["grace_seconds"],
-                                      terminate=params["terminate"])
+                                      terminate=params["terminate"], sleep=lifeline.guarded())
+        except lifeline.TaskGone as exc:
+            module.fail_json(msg=str(exc), changed=True)
         except client.DatabaseError as exc:
             message = "reading pg_stat_activity failed: %s" % client.error_message(exc, params.get("login_password"))
             res = build([check("postgres.long_sessions", "critical", message)], {}, subject="pg_terminate")
-            module.exit_json(changed=False, sessions=[], **res)
+            module.fail_json(msg=res["summary"], changed=False, sessions=[], **res)
     finally:
         if not conn.closed:
             conn.close()

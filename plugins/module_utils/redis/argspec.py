@@ -10,6 +10,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 from ansible_collections.runbook.ops.plugins.module_utils.redis.check_plan import CHECKS
 
 
@@ -55,3 +57,21 @@ def redis_check_argspec() -> Dict[str, Any]:
         queue_critical=dict(type="int", default=1000),
     )
     return spec
+
+
+# Ranges and orderings of the Redis options (``common/validation.py``); every number is
+# also finite and not negative, and ``connect_timeout`` at most a year.
+RULES = [
+    validation.port("port"),
+    validation.at_least("connect_timeout", 0, inclusive=False),
+    validation.percentage("memory_warning", "memory_critical", "clients_warning", "clients_critical"),
+    [validation.at_least(name, 0, inclusive=False)
+     for name in ("memory_warning", "memory_critical", "clients_warning", "clients_critical")],
+    validation.ratio("hit_rate_warning", "hit_rate_critical"),
+    validation.at_least("memory_limit_bytes", 0, inclusive=False),
+    validation.ordered("memory_warning", "memory_critical"),
+    validation.ordered("clients_warning", "clients_critical"),
+    validation.ordered("hit_rate_warning", "hit_rate_critical", high_is_bad=False),
+    validation.ordered("queue_warning", "queue_critical"),
+    validation.ordered("queues.warning", "queues.critical"),
+]

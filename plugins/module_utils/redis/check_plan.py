@@ -29,21 +29,8 @@ CHECKS = ("memory", "evictions", "hit_rate", "clients", "queues")
 
 
 def validate_params(params: Mapping[str, Any]) -> Optional[str]:
-    """An error message for option values no declared rule can express (ranges, unique names), else None."""
-    if not 0 < params["port"] < 65536:
-        return "port must be between 1 and 65535, got %d" % params["port"]
-    if params["db"] < 0:
-        return "db must be 0 or more, got %d" % params["db"]
-    if params["connect_timeout"] <= 0:
-        return "connect_timeout must be more than 0, got %s" % params["connect_timeout"]
-    for name in ("memory_warning", "memory_critical", "clients_warning", "clients_critical"):
-        if not 0 < params[name] <= 100:
-            return "%s is a percentage between 0 and 100, got %s" % (name, params[name])
-    for name in ("hit_rate_warning", "hit_rate_critical"):
-        if params.get(name) is not None and not 0 <= params[name] <= 1:
-            return "%s is a rate between 0 and 1, got %s" % (name, params[name])
-    if params.get("memory_limit_bytes") is not None and params["memory_limit_bytes"] <= 0:
-        return "memory_limit_bytes must be more than 0"
+    """An error message for the queues (a name each, listed once), else None. Ranges and
+    orderings are declared in ``argspec.RULES``."""
     seen = set()
     for index, queue in enumerate(params.get("queues") or []):
         name = queue.get("name")

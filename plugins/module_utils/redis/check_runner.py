@@ -13,6 +13,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+from ansible_collections.runbook.ops.plugins.module_utils.redis import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import build, down
 from ansible_collections.runbook.ops.plugins.module_utils.redis.check_plan import (
     CHECKS,
@@ -86,6 +88,7 @@ def _config_int(client: RespClient, name: str) -> Optional[int]:
 
 def run(module: Any) -> None:
     """``redis_check``: check the option values, probe the server, exit with the result."""
+    validation.validate(module, argspec.RULES)
     error = validate_params(module.params)
     if error:
         module.fail_json(msg=error)

@@ -9,6 +9,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import validation
+
 S3_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = dict(
     bucket=dict(type="str", required=True),
     endpoint_url=dict(type="str"),
@@ -35,3 +37,22 @@ def s3_suboptions(**options: Dict[str, Any]) -> Dict[str, Any]:
     """The S3 options as one ``type: dict`` option (``s3:`` of pg_restore and backup_retention),
     with ``options`` added and the same rules."""
     return dict(type="dict", options=dict(S3_ARGUMENT_SPEC, **options), required_together=list(S3_REQUIRED_TOGETHER))
+
+
+# Ranges of the S3 options, at the top level (s3_backup) and under ``s3:`` (pg_restore,
+# backup_retention), with ``common/validation.py``; every number is also finite and not
+# negative, and a timeout at most a year.
+VALUE_RULES = [
+    validation.at_least("retries", 1),
+    validation.at_most("retries", 100),
+    validation.at_least("s3_connect_timeout", 0, inclusive=False),
+    validation.at_least("s3_read_timeout", 0, inclusive=False),
+    validation.at_least("s3.retries", 1),
+    validation.at_most("s3.retries", 100),
+    validation.at_least("s3.s3_connect_timeout", 0, inclusive=False),
+    validation.at_least("s3.s3_read_timeout", 0, inclusive=False),
+    validation.at_least("part_size_mb", 5),
+    validation.at_least("concurrency", 1),
+    validation.not_empty("bucket"),
+    validation.not_empty("s3.bucket"),
+]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from utils.promtool import promtool_problems
 from utils.run import run_module
 
 from sandbox.services import DemoApp, Postgres, Redis
@@ -97,8 +98,11 @@ def load_report(latest):
     assert [s.get("name") for s in suites.findall("testsuite")] == ["localhost"]
     ncases = len(suites.findall("testsuite/testcase"))
     assert ncases == sum(len(r["checks"]) for r in report["hosts"]["localhost"]["results"])
-    for line in (latest / "runbook_ops.prom").read_text().splitlines():
+    prom = (latest / "runbook_ops.prom").read_text()
+    for line in prom.splitlines():
         assert PROM_META.match(line) or PROM_SAMPLE.match(line), line
+    # Named and typed as Prometheus's own linter wants it (counters end in _total, base units, HELP).
+    assert promtool_problems(prom) == ""
     markdown = (latest / "report.md").read_text()
     assert markdown.startswith("# Health report: %s (%s)" % (report["status"].upper(), report["severity"]))
     return report
@@ -128,6 +132,8 @@ def test_healthy_stack_passes_and_writes_the_report(stack):
     assert 'runbook_ops_check_status{host="localhost",check="redis.ping"} 0' in prom
     assert "runbook_ops_run_severity 3" in prom
     assert 'runbook_ops_redis_queue_length{host="localhost",queue="celery"}' in prom
+    assert "# TYPE runbook_ops_redis_keyspace_hits_total counter" in prom
+    assert "# TYPE runbook_ops_postgres_connections_used gauge" in prom
     # the callback prints the verdict and where the files are
     assert "ok (P3)" in proc.stdout
     assert str(latest.parent) in proc.stdout

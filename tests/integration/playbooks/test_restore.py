@@ -252,7 +252,7 @@ def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, wi
 
 
 def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, source, window):
-    # The second Deployment does not exist: k8s_rollout reports it critical (it does not fail),
+    # The second Deployment does not exist: k8s_rollout fails that item (critical result kept),
     # the play stops before restoring, and puts back what it had already stopped.
     deployments = [{"name": WRITER, "namespace": NS}, {"name": "no-such-writer", "namespace": NS}]
     proc = _play(window, restore_backup=source["backup"], restore_scale_deployments=deployments)

@@ -4,6 +4,8 @@
 
   /health   200 {"status": "healthy", "version": "v2"}; 500 when APP_BROKEN=1
   /         200 "demo <version> <hostname>"; 500 when APP_BROKEN=1
+  Both answer 500 from the moment /tmp/broken exists (a replica that fails late:
+  docker exec <container> touch /tmp/broken).
   /metrics  Prometheus text: demo_requests_total, demo_info{version=...}
 
 SIGTERM stops accepting, finishes the requests in flight and exits (PID 1 in a
@@ -19,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = os.environ.get("APP_VERSION", "dev")
 BROKEN = os.environ.get("APP_BROKEN", "0") == "1"
+BROKEN_FLAG = "/tmp/broken"
 PORT = int(os.environ.get("APP_PORT", "8000"))
 HOST = socket.gethostname()
 COUNT = [0]
@@ -41,8 +44,9 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             COUNT[0] += 1
         path = self.path.split("?", 1)[0]
+        broken = BROKEN or os.path.exists(BROKEN_FLAG)
         if path == "/health":
-            if BROKEN:
+            if broken:
                 self._send(500, json.dumps({"status": "unhealthy", "version": VERSION}))
             else:
                 self._send(200, json.dumps({"status": "healthy", "version": VERSION}))
@@ -50,7 +54,7 @@ class Handler(BaseHTTPRequestHandler):
             text = "demo_requests_total %d\ndemo_info{version=\"%s\"} 1\n" % (COUNT[0], VERSION)
             self._send(200, text, "text/plain; version=0.0.4")
         elif path == "/":
-            self._send(500 if BROKEN else 200, "demo %s %s\n" % (VERSION, HOST), "text/plain")
+            self._send(500 if broken else 200, "demo %s %s\n" % (VERSION, HOST), "text/plain")
         else:
             self._send(404, json.dumps({"error": "not found"}))
 

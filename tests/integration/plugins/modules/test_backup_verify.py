@@ -193,7 +193,6 @@ def test_existing_scratch_database_is_not_touched(postgres, source, fresh, tmp_p
 
 @pytest.mark.parametrize("extra, message", [
     ({"max_age_hours": {"daily": "soon"}}, "max_age_hours.daily must be a number"),
-    ({"backup_dir": "/nonexistent/dir"}, "is not a directory"),
     ({"jobs": 0}, "jobs must be at least 1"),
 ])
 def test_bad_input(postgres, tmp_path, extra, message):
@@ -202,3 +201,16 @@ def test_bad_input(postgres, tmp_path, extra, message):
     with pytest.raises(ModuleFailed) as failed:
         run_module("backup_verify", args)
     assert message in failed.value.result["msg"]
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_missing_backup_dir_is_a_critical_check(postgres, tmp_path, check_mode):
+    # A health condition, as the other ones: no backup directory means no backup at all.
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for path in ("/nonexistent/dir", str(a_file)):
+        result = _verify(postgres, path, check_mode=check_mode, max_age_hours={"daily": 26})
+        assert result["changed"] is False and result["status"] == "critical" and result["severity"] == "P0"
+        found = {c["name"]: c for c in result["checks"]}["backup.dir"]
+        assert found["status"] == "critical" and found["message"] == "backup_dir %s is not a directory" % path
+        assert path in result["summary"]

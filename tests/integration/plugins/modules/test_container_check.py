@@ -95,7 +95,7 @@ def test_healthy_container_is_ok(fleet):
     metrics = result["metrics"]
     assert metrics['container_up{container="%s"}' % name] == 1.0
     assert metrics['container_healthy{container="%s"}' % name] == 1.0
-    assert metrics['container_restarts{container="%s"}' % name] == 0.0
+    assert metrics['container_restarts_total{container="%s"}' % name] == 0.0
     assert metrics['container_log_errors{container="%s"}' % name] == 0.0
     assert metrics["docker_up"] == 1.0
 
@@ -120,7 +120,7 @@ def test_restart_loop_is_critical(fleet):
     assert restarts["value"]["restart_count"] >= 2
     assert restarts["value"]["restart_policy"] == "always"
     assert result["status"] == "critical"
-    assert result["metrics"]['container_restarts{container="%s"}' % name] >= 2
+    assert result["metrics"]['container_restarts_total{container="%s"}' % name] >= 2
 
 
 def test_twelve_error_lines_are_a_warning(fleet):

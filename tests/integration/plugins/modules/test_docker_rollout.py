@@ -268,35 +268,44 @@ def test_fixed_host_port_falls_back_to_stop_first(service, demo_images):
     assert '"version": "v2"' in body
 
 
-def test_no_matching_container_is_a_critical_check(service, demo_images):
-    result = _rollout(service, image="%s:v2" % APP_IMAGE)
+def test_no_matching_container_fails_with_a_critical_check(service, demo_images):
+    # Nothing to act on: the task fails (issue 12), keeping the result schema.
+    with pytest.raises(ModuleFailed) as info:
+        _rollout(service, image="%s:v2" % APP_IMAGE)
+    result = info.value.result
     assert result["status"] == "critical" and result["severity"] == "P0"
     assert result["checks"][0]["name"] == "rollout.api.containers"
     assert "no running container" in result["checks"][0]["message"]
     assert result["changed"] is False
 
 
-def test_missing_image_is_a_critical_check(service, demo_images):
+def test_missing_image_fails_with_a_critical_check(service, demo_images):
     service.start_replica(1, "%s:v1" % APP_IMAGE)
     service.wait_healthy(1)
     before = service.snapshot()
-    result = _rollout(service, image="runbook-ops/does-not-exist:%s" % uuid.uuid4().hex[:6])
+    with pytest.raises(ModuleFailed) as info:
+        _rollout(service, image="runbook-ops/does-not-exist:%s" % uuid.uuid4().hex[:6])
+    result = info.value.result
     assert result["status"] == "critical"
-    assert "not present on the engine" in result["summary"]
+    assert "not present on the engine" in result["summary"] and "not present on the engine" in result["msg"]
     assert service.snapshot() == before
 
 
-def test_rolled_back_without_a_recorded_version_is_a_critical_check(service, demo_images):
+def test_rolled_back_without_a_recorded_version_fails_with_a_critical_check(service, demo_images):
     service.start_replica(1, "%s:v1" % APP_IMAGE)
     service.wait_healthy(1)
-    result = _rollout(service, state="rolled_back")
+    with pytest.raises(ModuleFailed) as info:
+        _rollout(service, state="rolled_back")
+    result = info.value.result
     assert result["status"] == "critical"
     assert "no previous image recorded" in result["summary"]
 
 
-def test_engine_unreachable_is_a_p0_check_not_a_traceback(tmp_path):
-    result = run_module("docker_rollout", {"docker_host": "unix://%s/missing.sock" % tmp_path,
-                                           "project": "x", "service": "api", "image": "x:1"})
+def test_engine_unreachable_fails_with_a_p0_check_not_a_traceback(tmp_path):
+    with pytest.raises(ModuleFailed) as info:
+        run_module("docker_rollout", {"docker_host": "unix://%s/missing.sock" % tmp_path,
+                                      "project": "x", "service": "api", "image": "x:1"})
+    result = info.value.result
     assert result["status"] == "critical" and result["severity"] == "P0"
     assert result["checks"][0]["name"] == "docker.engine"
     assert "unreachable" in result["checks"][0]["message"]

@@ -27,7 +27,7 @@ def test_defaults_check_root_memory_and_load():
     metrics = result["metrics"]
     assert metrics['disk_used_percent{mount="/"}'] == root["used_percent"]
     assert 0 < metrics["memory_used_percent"] < 100
-    assert metrics["cpu_count"] == float(len(os.sched_getaffinity(0)))
+    assert metrics["host_cpus"] == float(len(os.sched_getaffinity(0)))
     with open("/proc/loadavg") as handle:
         assert metrics["load15"] == pytest.approx(float(handle.read().split()[2]), abs=0.5)
     assert checks["memory"]["threshold"] == {"warning": 85.0, "critical": 95.0}
@@ -90,7 +90,7 @@ def test_check_mode_is_the_same_read_only_probe():
 
 
 def test_bad_thresholds_fail_clearly():
-    with pytest.raises(ModuleFailed, match="disk_warning .* must not be above disk_critical"):
+    with pytest.raises(ModuleFailed, match=r"disk_warning must be at most disk_critical \(90.0\), got 95.0"):
         run_module("host_check", {"disk_warning": 95, "disk_critical": 90})
     with pytest.raises(ModuleFailed, match="between 0 and 100"):
         run_module("host_check", {"memory_critical": 150})

@@ -239,7 +239,7 @@ def test_check_mode_gives_the_same_result(server):
     ({"endpoints": [{"name": "m", "url": "http://x/", "method": "DELETE"}]}, "endpoint m: method must be one of"),
     ({"endpoints": [{"url": "http://x/a"}, {"url": "http://x/a"}]}, "x_a: duplicate endpoint name"),
     ({"endpoints": [{"name": "lat", "url": "http://x/", "latency_warning": 2, "latency_critical": 1}]},
-     "endpoint lat: latency_warning (2.0) is above latency_critical (1.0)"),
+     "endpoints[0].latency_warning must be at most endpoints[0].latency_critical (1.0), got 2.0"),
 ])
 def test_bad_parameters_fail_with_a_clear_message(args, needle):
     with pytest.raises(ModuleFailed) as err:

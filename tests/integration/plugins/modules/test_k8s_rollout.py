@@ -288,11 +288,15 @@ def test_kubeconfig_and_context(api, tmp_path):
         run_module("k8s_rollout", {"kubeconfig": path, "context": "missing", "namespace": NS, "name": "api"})
 
 
-def test_unreachable_api_server_is_a_clear_p0_check():
+def test_unreachable_api_server_fails_the_task_with_a_clear_p0_check():
+    # A rollout that could not be carried out fails its task, keeping the result schema.
     start = time.monotonic()
-    result = run_module("k8s_rollout", {"host": "http://127.0.0.1:%d" % free_port(), "api_key": "secret-token",
-                                        "name": "api", "images": {"api": "x:1"}})
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", {"host": "http://127.0.0.1:%d" % free_port(), "api_key": "secret-token",
+                                   "name": "api", "images": {"api": "x:1"}})
+    result = err.value.result
     assert time.monotonic() - start < 10
+    assert result["status"] == "critical" and result["msg"] == result["summary"]
     found = checks(result)["k8s.api"]
     assert found["severity"] == "P0"
     assert "connection refused by the Kubernetes API server at http://127.0.0.1:" in found["message"]
@@ -300,28 +304,39 @@ def test_unreachable_api_server_is_a_clear_p0_check():
     assert "secret-token" not in json.dumps(result)
 
 
-def test_missing_deployment_is_p0(api):
-    result = run_module("k8s_rollout", args(api, name="nope", images={"api": "x:1"}))
-    found = checks(result)["rollout.nope.deployment"]
-    assert found["severity"] == "P0" and found["message"] == 'deployments.apps "nope" not found'
+def test_missing_deployment_fails_the_task_with_a_p0_check(api):
+    for check_mode in (False, True):
+        with pytest.raises(ModuleFailed) as err:
+            run_module("k8s_rollout", args(api, name="nope", images={"api": "x:1"}), check_mode=check_mode)
+        result = err.value.result
+        found = checks(result)["rollout.nope.deployment"]
+        assert found["severity"] == "P0" and found["message"] == 'deployments.apps "nope" not found'
+        assert result["changed"] is False and result["status"] == "critical"
+        assert 'deployments.apps "nope" not found' in result["msg"]
 
 
-def test_forbidden_patch_is_reported_with_the_rbac_message(api):
-    result = run_module("k8s_rollout", args(api, api_key=api.readonly_token, images={"api": "reg/api:2.0"}))
+def test_forbidden_patch_fails_the_task_with_the_rbac_message(api):
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", args(api, api_key=api.readonly_token, images={"api": "reg/api:2.0"}))
+    result = err.value.result
     found = checks(result)["k8s.api"]
     assert found["status"] == "critical"
     assert 'forbidden (RBAC): deployments.apps "api" is forbidden: User "system:serviceaccount:ci:viewer" cannot patch' \
         in found["message"]
     assert result["changed"] is False and image_of(api) == "reg/api:1.0"
-    dry = run_module("k8s_rollout", args(api, api_key=api.readonly_token, images={"api": "reg/api:2.0"}), check_mode=True)
-    assert "dry run refused: forbidden" in checks(dry)["rollout.api.change"]["message"]
+    # check mode fails as the real run would
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", args(api, api_key=api.readonly_token, images={"api": "reg/api:2.0"}), check_mode=True)
+    assert "dry run refused: forbidden" in checks(err.value.result)["rollout.api.change"]["message"]
 
 
-def test_forbidden_read_and_bad_token(api):
-    denied = run_module("k8s_rollout", args(api, api_key=api.denied_token))
-    assert "cannot get resource" in checks(denied)["k8s.api"]["message"]
-    bad = run_module("k8s_rollout", args(api, api_key="wrong"))
-    assert "unauthorized" in checks(bad)["k8s.api"]["message"]
+def test_forbidden_read_and_bad_token_fail_the_task(api):
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", args(api, api_key=api.denied_token))
+    assert "cannot get resource" in checks(err.value.result)["k8s.api"]["message"]
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", args(api, api_key="wrong"))
+    assert "unauthorized" in checks(err.value.result)["k8s.api"]["message"]
 
 
 def test_server_side_validation_error_fails_the_task(api):
@@ -333,7 +348,7 @@ def test_server_side_validation_error_fails_the_task(api):
 
 @pytest.mark.parametrize("extra, message", [
     ({"images": {"web": "x:1"}}, "container 'web' not found in the pod template; it has: api"),
-    ({"replicas": -2}, "replicas must not be negative"),
+    ({"replicas": -2}, "replicas must be at least 0, got -2"),
     ({"revision": 2}, "revision is only valid with state=rolled_back"),
     ({"state": "rolled_back", "images": {"api": "x:1"}}, "state=rolled_back takes no images"),
     ({"http_gate": {"endpoints": [{"url": "ftp://x"}]}}, "http_gate:"),

@@ -13,7 +13,10 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import docker
@@ -58,11 +61,35 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def maintenance_off(stack):
+def maintenance_off(request):
     yield
-    flag = stack["dir"] / "maintenance.on"
+    if "stack" not in request.fixturenames:  # the tests without the demo stack need no Docker
+        return
+    flag = request.getfixturevalue("stack")["dir"] / "maintenance.on"
     if flag.exists():
         flag.unlink()
+
+
+@pytest.fixture()
+def app_url():
+    """A URL that always answers 200 with the application: never the maintenance page."""
+    class App(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802  (http.server's name)
+            body = b"the application\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), App)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield "http://127.0.0.1:%d/" % server.server_address[1]
+    server.shutdown()
+    server.server_close()
 
 
 def _mm(stack, check_mode=False, diff=False, **args):
@@ -171,7 +198,7 @@ def test_bad_input_fails_with_a_clear_message(tmp_path):
     assert not (tmp_path / "maintenance.on").exists()
 
 
-def test_unwritable_directory_is_a_critical_check(tmp_path):
+def test_unwritable_directory_fails_the_task_with_the_result_schema(tmp_path):
     parent = tmp_path / "ro"
     parent.mkdir()
     os.chmod(parent, 0o555)
@@ -182,11 +209,15 @@ def test_unwritable_directory_is_a_critical_check(tmp_path):
             target = blocker / "maintenance"
         else:
             target = parent / "maintenance"
-        result = run_module("maintenance_mode", {"state": "on", "path": str(target)})
+        with pytest.raises(ModuleFailed) as err:
+            run_module("maintenance_mode", {"state": "on", "path": str(target)})
     finally:
         os.chmod(parent, 0o755)
+    # A switch that could not be carried out fails its task, keeping the result schema.
+    result = err.value.result
     assert result["status"] == "critical" and result["changed"] is False
     assert "cannot turn maintenance on" in result["checks"][0]["message"]
+    assert result["msg"] == result["summary"] and result["metrics"] == {"maintenance_on": 0.0}
 
 
 def _playbook(stack, tmp: Path, extra, *args):
@@ -222,3 +253,67 @@ def test_maintenance_playbook_on_and_off(stack, tmp_path):
                                             maintenance_verify_url="http://%s/" % "127.0.0.1:9"))
     assert wrong.returncode != 0
     assert "maintenance.verify" in wrong.stdout, wrong.stdout[-3000:]
+
+
+def _module_processes(marker: str):
+    """Pids of live processes whose command line holds ``marker`` (the AnsiballZ file of this run)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path("/proc", entry, "cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
+            state = Path("/proc", entry, "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmdline and state not in ("Z", "X"):
+            found.append(int(entry))
+    return found
+
+
+def test_killed_task_leaves_no_module_process_behind(app_url, tmp_path):
+    # A long verification against a URL that never answers as wanted (the app answers 200 and
+    # never the maintenance page); ansible-playbook is killed mid-wait: the module must not live
+    # on until verify_timeout.
+    target = tmp_path / "elsewhere"
+    local_tmp = tmp_path / "ansible-tmp"
+    playbook = tmp_path / "long_verify.yml"
+    playbook.write_text(json.dumps([{
+        "hosts": "localhost", "gather_facts": False,
+        "tasks": [{"runbook.ops.maintenance_mode": {"state": "on", "path": str(target), "verify_url": app_url,
+                                                    "verify_timeout": 3000}}]}]))
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(local_tmp),
+               ANSIBLE_REMOTE_TMP=str(tmp_path / "remote-tmp"), RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"))
+    env.pop("ANSIBLE_CONFIG", None)
+    proc = subprocess.Popen([str(ANSIBLE_PLAYBOOK), "-i", "localhost,", "-c", "local",
+                             "-e", "ansible_python_interpreter=%s" % sys.executable, str(playbook)],
+                            cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    marker = str(tmp_path / "remote-tmp")
+    try:
+        deadline = time.monotonic() + 120
+        while not ((target / "maintenance.on").exists() and _module_processes(marker)):
+            assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the module never started its verification"
+            time.sleep(0.2)
+        time.sleep(1)
+        assert _module_processes(marker), "the module should still be verifying"
+        proc.kill()
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while _module_processes(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _module_processes(marker) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in _module_processes(marker):
+            os.kill(pid, 9)
+
+
+def test_verify_timeout_is_bounded(tmp_path):
+    with pytest.raises(ModuleFailed) as err:
+        run_module("maintenance_mode", {"state": "on", "path": str(tmp_path / "m"), "verify_timeout": 1e9,
+                                        "verify_url": "http://127.0.0.1:9/"})
+    assert "verify_timeout must be more than 0 and at most 3600 seconds" in err.value.result["msg"]
+    assert not (tmp_path / "m").exists()

@@ -148,13 +148,27 @@ def test_unknown_table_and_bad_combinations_fail_cleanly(db):
     assert db.password not in str(err.value.result["msg"])
 
 
-def test_unreachable_server_is_a_critical_check(db):
+def test_unreachable_server_fails_the_task_with_the_result_schema(db):
+    # An action that could not be carried out fails its task (docs/DEVELOPING.md), keeping
+    # the schema, so a playbook without a health gate does not exit 0.
     dead = args(db, port=1, connect_timeout=2)
-    result = run_module("pg_maintenance", dead)
+    with pytest.raises(ModuleFailed) as err:
+        run_module("pg_maintenance", dead)
+    result = err.value.result
     assert result["changed"] is False
     assert result["status"] == "critical" and result["severity"] == "P0"
     assert result["checks"][0]["name"] == "postgres.connection"
-    assert db.password not in result["summary"]
+    assert result["msg"] == result["summary"] and result["plan"] == [] and result["actions"] == []
+    assert db.password not in str(result)
+
+
+def test_missing_database_fails_the_task(db):
+    with pytest.raises(ModuleFailed) as err:
+        run_module("pg_maintenance", args(db, database="no_such_database_here"))
+    result = err.value.result
+    assert result["status"] == "critical" and result["checks"][0]["name"] == "postgres.connection"
+    assert "no_such_database_here" in result["msg"] and "does not exist" in result["msg"]
+    assert db.password not in str(result)
 
 
 def test_locked_table_is_skipped_within_the_lock_timeout_budget(db):

@@ -174,9 +174,21 @@ def test_bad_input_and_unreachable(db):
     with pytest.raises(ModuleFailed) as err:
         run_module("pg_terminate", base_args(db, states=["sleeping"]))
     assert "states" in err.value.result["msg"]
-    result = run_module("pg_terminate", base_args(db, port=1, connect_timeout=2))
+    # An action that could not be carried out fails its task, keeping the result schema.
+    with pytest.raises(ModuleFailed) as err:
+        run_module("pg_terminate", base_args(db, port=1, connect_timeout=2))
+    result = err.value.result
     assert result["status"] == "critical" and result["severity"] == "P0"
+    assert result["changed"] is False and result["sessions"] == [] and result["msg"] == result["summary"]
     assert db.password not in str(result)
+
+
+def test_missing_database_fails_the_task(db):
+    with pytest.raises(ModuleFailed) as err:
+        run_module("pg_terminate", base_args(db, database="no_such_database_here"))
+    result = err.value.result
+    assert result["status"] == "critical" and result["checks"][0]["name"] == "postgres.connection"
+    assert "no_such_database_here" in result["msg"] and db.password not in str(result)
 
 
 def test_signal_without_permission_is_a_critical_check(db, sessions):

@@ -73,7 +73,7 @@ def test_healthy_server_is_ok_with_the_monitor_role(postgres):
     assert "connected as monitor to app" in checks["postgres.ping"]["message"]
     metrics = result["metrics"]
     assert metrics["postgres_up"] == 1 and metrics["postgres_max_connections"] == 100
-    assert metrics["postgres_connections_total"] >= 1
+    assert metrics["postgres_connections_used"] >= 1
     assert metrics['postgres_database_size_bytes{database="app"}'] > 1000000
     assert metrics['postgres_xid_age{database="app"}'] >= 0
     assert 'postgres_xid_age{database="template0"}' in metrics
@@ -176,7 +176,7 @@ def test_connections_threshold_crossed_by_opening_connections(postgres):
         check = by_name(result)["postgres.connections"]
         assert check["status"] == "warning", check
         assert check["value"] >= 13 and "of max_connections 100" in check["message"]
-        assert result["metrics"]["postgres_connections_total"] >= 13
+        assert result["metrics"]["postgres_connections_used"] >= 13
         assert result["metrics"]['postgres_connections{state="idle"}'] >= 12
         more = [superuser_conn(postgres) for _i in range(8)]
         try:

@@ -67,8 +67,8 @@ def test_endpoint_expiring_in_5_days_is_critical_and_untrusted(tls_server, pki):
     trust = checks["tls.api.verify"]
     assert trust["status"] == "critical" and "unable to get local issuer certificate" in trust["message"]
     metrics = result["metrics"]
-    assert 4.9 < metrics['tls_cert_expiry_days{target="api"}'] < 5.01
-    assert metrics['tls_cert_not_after_timestamp{target="api"}'] == int(pki["leaf5"].obj.not_valid_after_utc.timestamp())
+    assert 4.9 * 86400 < metrics['tls_cert_expiry_seconds{target="api"}'] < 5.01 * 86400
+    assert metrics['tls_cert_not_after_timestamp_seconds{target="api"}'] == int(pki["leaf5"].obj.not_valid_after_utc.timestamp())
     assert metrics['tls_cert_verified{target="api"}'] == 0
     assert metrics['tls_up{target="api"}'] == 1
 
@@ -123,14 +123,14 @@ def test_pem_files(pki):
     assert warn["value"]["source"] == str(pki["file20"].cert)
     assert checks["tls.ninety"]["status"] == "ok"
     assert checks["tls.old"]["status"] == "critical" and "expired 3.0 days ago" in checks["tls.old"]["message"]
-    assert result["metrics"]['tls_cert_expiry_days{target="old"}'] < -2.9
+    assert result["metrics"]['tls_cert_expiry_seconds{target="old"}'] < -2.9 * 86400
     assert checks["tls.future"]["status"] == "critical" and "not valid before" in checks["tls.future"]["message"]
 
 
 def test_pem_file_warning_alone(pki):
     result = run_module("tls_check", {"files": [{"name": "web", "path": str(pki["file20"].cert)}]})
     assert result["status"] == "warning" and result["severity"] == "P2"
-    assert 19.9 < result["metrics"]['tls_cert_expiry_days{target="web"}'] < 20.01
+    assert 19.9 * 86400 < result["metrics"]['tls_cert_expiry_seconds{target="web"}'] < 20.01 * 86400
 
 
 def test_chain_file_reports_the_leaf(pki, tmp_path):
@@ -186,11 +186,10 @@ def test_matches_the_ssl_module_decoder(pki):
 
 @pytest.mark.parametrize("args, needle", [
     ({}, "give at least one of endpoints or files"),
-    ({"files": [{"name": "gone", "path": "/nonexistent/cert.pem"}]}, "cannot read certificate file /nonexistent/cert.pem"),
     ({"endpoints": [{"name": "nohost"}]}, "endpoint nohost: host is required"),
-    ({"endpoints": [{"host": "x", "port": 70000}]}, "port must be 1-65535"),
+    ({"endpoints": [{"host": "x", "port": 70000}]}, "endpoints[0].port must be between 1 and 65535, got 70000"),
     ({"warning_days": 5, "critical_days": 10, "endpoints": [{"name": "t", "host": "x"}]},
-     "target t: critical_days (10.0) is above warning_days (5.0)"),
+     "warning_days must be at least critical_days (10.0), got 5.0"),
 ])
 def test_bad_parameters_fail_clearly(args, needle):
     with pytest.raises(ModuleFailed) as err:
@@ -199,12 +198,24 @@ def test_bad_parameters_fail_clearly(args, needle):
     assert "Traceback" not in json.dumps(err.value.result)
 
 
-def test_file_without_certificate_fails(tmp_path):
+def test_missing_or_non_certificate_file_is_a_critical_check(tmp_path, pki):
+    # A health condition, as for the other targets: the task succeeds, the check is critical,
+    # and the other files are still judged.
     bogus = tmp_path / "not-a-cert.pem"
     bogus.write_text("hello\n")
-    with pytest.raises(ModuleFailed) as err:
-        run_module("tls_check", {"files": [{"path": str(bogus)}]})
-    assert err.value.result["msg"] == "certificate file %s: no PEM certificate found" % bogus
+    result = run_module("tls_check", {"files": [{"name": "gone", "path": "/nonexistent/cert.pem"},
+                                                {"path": str(bogus)},
+                                                {"name": "good", "path": str(pki["file90"].cert)}]})
+    found = by_name(result)
+    assert result["status"] == "critical" and result["changed"] is False
+    assert found["tls.gone"]["status"] == "critical"
+    assert found["tls.gone"]["message"].startswith("cannot read certificate file /nonexistent/cert.pem")
+    assert found["tls.gone"]["value"] == {"source": "/nonexistent/cert.pem", "error": "unreadable"}
+    assert found["tls.not-a-cert.pem"]["status"] == "critical"
+    assert found["tls.not-a-cert.pem"]["message"] == "certificate file %s: no PEM certificate found" % bogus
+    assert found["tls.not-a-cert.pem"]["value"] == {"source": str(bogus), "error": "not_a_certificate"}
+    assert found["tls.good"]["status"] == "ok"
+    assert "tls.gone" in result["summary"]
 
 
 def test_through_ansible_playbook(tls_server, pki, tmp_path):

@@ -8,6 +8,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
+from utils.promtool import promtool_problems
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
 from ansible_collections.runbook.ops.plugins.plugin_utils import report as rpt
@@ -268,6 +269,35 @@ def test_prometheus_host_label_from_the_inventory_wins():
     res = schema.build([schema.check("a.b", schema.OK)], {'x_total{host="other",k="v"}': 2})
     report = rpt.build_report({"h1": [rpt.task_entry("t", "runbook.ops.x_check", res)]})
     assert 'runbook_ops_x_total{host="h1",k="v"} 2' in rpt.to_prometheus(report)
+
+
+def test_prometheus_types_a_total_as_a_counter_and_a_level_as_a_gauge():
+    res = schema.build([schema.check("redis.ping", schema.OK)], {
+        "redis_keyspace_hits_total": 10, "redis_connected_clients": 3,
+        schema.metric_key("container_restarts_total", container="api"): 1})
+    text = rpt.to_prometheus(rpt.build_report({"h1": [rpt.task_entry("t", "runbook.ops.redis_check", res)]}))
+    types = dict(line.split()[2:4] for line in text.splitlines() if line.startswith("# TYPE"))
+    assert types["runbook_ops_redis_keyspace_hits_total"] == "counter"
+    assert types["runbook_ops_container_restarts_total"] == "counter"
+    assert types["runbook_ops_redis_connected_clients"] == "gauge"
+    assert types["runbook_ops_check_status"] == "gauge"
+    assert set(types.values()) == {"counter", "gauge"}
+    helps = [line for line in text.splitlines() if line.startswith("# HELP")]
+    assert len(helps) == len(types)
+
+
+def test_prometheus_textfile_passes_promtool():
+    # Hostile label values (quotes, backslashes, newlines) in host names, check names and metric labels.
+    res = schema.build([schema.check('odd "name" \\ with\nnewline', schema.WARNING)],
+                       {schema.metric_key("redis_db_keys", db='a"b\\c\nd'): 4, "redis_evicted_keys_total": 7})
+    hosts = {'host "x"\\y': [rpt.task_entry("t", "runbook.ops.redis_check", res)],
+             "cache-01": [rpt.task_entry("t", "runbook.ops.redis_check", redis_result(False))],
+             "web-01": [rpt.task_entry("t", "runbook.ops.http_check", http_result(1.5))]}
+    report = rpt.build_report(hosts, playbook="health_check.yml", started=1_700_000_000.0,
+                              finished=1_700_000_012.5, ansible_version="2.19.0", check_mode=False)
+    text = rpt.to_prometheus(report)
+    assert 'db="a\\"b\\\\c\\nd"' in text
+    assert promtool_problems(text) == ""
 
 
 @pytest.mark.parametrize("key,expected", [

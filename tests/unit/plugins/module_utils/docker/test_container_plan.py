@@ -55,7 +55,7 @@ def test_running_healthy_container():
     restarts = container_plan.restarts_check("finchat-api", RUNNING, NOW, 3, 10)
     assert restarts["status"] == "ok" and restarts["message"] == "0 restarts (policy unless-stopped)"
     metrics = container_plan.container_metrics("finchat-api", RUNNING, 2)
-    assert metrics == {'container_up{container="finchat-api"}': 1.0, 'container_restarts{container="finchat-api"}': 0.0,
+    assert metrics == {'container_up{container="finchat-api"}': 1.0, 'container_restarts_total{container="finchat-api"}': 0.0,
                        'container_healthy{container="finchat-api"}': 1.0,
                        'container_log_errors{container="finchat-api"}': 2.0}
 
@@ -69,7 +69,7 @@ def test_exited_container_is_down_with_details():
     assert state["value"]["last_logs"] == ["ERROR out of memory"]
     assert container_plan.health_check("finchat-api", attrs) is None  # stale health of a stopped container is not reported
     assert container_plan.container_metrics("finchat-api", attrs, None) == {
-        'container_up{container="finchat-api"}': 0.0, 'container_restarts{container="finchat-api"}': 0.0}
+        'container_up{container="finchat-api"}': 0.0, 'container_restarts_total{container="finchat-api"}': 0.0}
 
 
 @pytest.mark.parametrize("status, expected, severity, text", [

@@ -210,7 +210,7 @@ def test_render_url():
     assert rollout_plan.render_url("http://{ip}:8000/health", a, "proj_backend") == "http://172.21.0.9:8000/health"
     assert rollout_plan.render_url("http://{ip}:8000/health", a) == "http://172.20.0.5:8000/health"
     assert rollout_plan.render_url("http://{name}:8000/?id={id}", a) == "http://proj-api-1:8000/?id=abcdef012345"
-    with pytest.raises(rollout_plan.RolloutError, match="unknown field"):
+    with pytest.raises(rollout_plan.RolloutError, match="unknown placeholder"):
         rollout_plan.render_url("http://{host}/", a)
     with pytest.raises(rollout_plan.RolloutError, match="no IP address on network other"):
         rollout_plan.render_url("http://{ip}/", a, "other")
@@ -298,3 +298,21 @@ def test_option_problem():
     assert rollout_plan.option_problem(dict(base, probe_interval=0)) == "probe_interval must be positive, got 0"
     assert rollout_plan.option_problem(dict(base, stop_timeout=-1)) == "stop_timeout must not be negative, got -1"
     assert "project/service" in rollout_plan.option_problem(dict(base, service=None, labels=[]))
+
+
+@pytest.mark.parametrize("url", ["http://{ip.nonexistent_attribute}/", "http://{ip.__class__}/", "http://{0}/",
+                                 "http://{ip!r}/", "http://{ip[0]}/", "http://{}/", "http://{ip:>99}/"])
+def test_url_template_expands_only_the_documented_placeholders(url):
+    """str.format would read attributes of user input ({ip.__class__}) or raise mid-rollout."""
+    problem = rollout_plan.url_template_problem(url)
+    assert problem and "http_gate.url" in problem and "unknown placeholder" in problem
+    with pytest.raises(rollout_plan.RolloutError, match="http_gate.url"):
+        rollout_plan.render_url(url, attrs())
+    params = {"batch_size": 1, "failure_threshold": 1, "gate_timeout": 1, "probe_interval": 1, "monitor_seconds": 0,
+              "stop_timeout": 1, "service": "api", "http_gate": {"url": url}}
+    assert "http_gate.url" in rollout_plan.option_problem(params)
+
+
+def test_url_template_leaves_other_text_alone():
+    assert rollout_plan.url_template_problem("http://{ip}:8000/{name}/{id}/{network}") is None
+    assert rollout_plan.render_url("http://{ip}:8000/x?{name}", attrs()) == "http://172.20.0.5:8000/x?proj-api-1"

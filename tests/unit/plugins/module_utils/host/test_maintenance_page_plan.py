@@ -80,7 +80,13 @@ def test_option_problem_and_state_message():
               "reload_command": None}
     assert maintenance_page_plan.option_problem(params) is None
     assert "flag_name must be a plain file name" in maintenance_page_plan.option_problem(dict(params, flag_name="a/b"))
-    assert maintenance_page_plan.option_problem(dict(params, verify_timeout=0)) == "verify_timeout must be positive, got 0"
+    assert maintenance_page_plan.option_problem(dict(params, verify_timeout=0)) == \
+        "verify_timeout must be more than 0 and at most 3600 seconds, got 0"
+    # every wait is bounded: a huge, infinite or NaN timeout is refused, naming the option
+    for huge in (3600.5, 1e308, float("inf"), float("nan")):
+        assert maintenance_page_plan.option_problem(dict(params, verify_timeout=huge)).startswith(
+            "verify_timeout must be more than 0 and at most 3600 seconds")
+    assert maintenance_page_plan.option_problem(dict(params, verify_timeout=3600)) is None
     assert maintenance_page_plan.option_problem(dict(params, reload_command=[""])) == "reload_command must name a command"
     steps = maintenance_page_plan.plan("on", "page", None, False)
     actions = ["write_page", "create_flag"]
@@ -90,3 +96,8 @@ def test_option_problem_and_state_message():
         "maintenance turned on (write page, create flag)"
     idle = maintenance_page_plan.plan("off", "page", "page", False)
     assert maintenance_page_plan.state_message("off", idle, [], check_mode=True) == "maintenance already off"
+
+
+def test_the_verify_bound_is_the_lifeline_bound():
+    from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline
+    assert maintenance_page_plan.MAX_VERIFY_TIMEOUT == lifeline.MAX_WAIT_SECONDS

@@ -102,21 +102,13 @@ def test_evaluate_load_per_cpu_and_period():
     check, metrics = probe_plan.evaluate_load((9.0, 6.0, 1.0), 4, PARAMS)
     assert check["status"] == "warning"  # 6.0 / 4 = 1.5
     assert check["value"]["load5_per_cpu"] == 1.5
-    assert metrics["load1_per_cpu"] == 2.25 and metrics["cpu_count"] == 4.0
+    assert metrics["load1_per_cpu"] == 2.25 and metrics["host_cpus"] == 4.0
     check, _rest = probe_plan.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=1))
     assert check["status"] == "critical" and check["message"].startswith("load1 per CPU at 2.25")
     check, _rest = probe_plan.evaluate_load((9.0, 6.0, 1.0), 4, dict(PARAMS, load_period=15))
     assert check["status"] == "ok"
     check, _rest = probe_plan.evaluate_load((0.5, 0.5, 0.5), 0, PARAMS)  # never divide by zero
     assert check["value"]["cpus"] == 1
-
-
-def test_validate_thresholds():
-    probe_plan.validate_thresholds(PARAMS)
-    with pytest.raises(probe_plan.HostProbeError, match="load_warning"):
-        probe_plan.validate_thresholds(dict(PARAMS, load_warning=3))
-    with pytest.raises(probe_plan.HostProbeError, match="between 0 and 100"):
-        probe_plan.validate_thresholds(dict(PARAMS, disk_critical=101))
 
 
 def test_human_bytes():

@@ -138,8 +138,8 @@ def test_metrics_and_days_left():
     info = info_for(10)
     assert tls_plan.days_left(info["not_after"], NOW) == 10
     metrics = tls_plan.cert_metrics("api", info, NOW)
-    assert metrics == {'tls_cert_expiry_days{target="api"}': 10.0,
-                       'tls_cert_not_after_timestamp{target="api"}': float(int(info["not_after"].timestamp()))}
+    assert metrics == {'tls_cert_expiry_seconds{target="api"}': 10.0 * 86400,
+                       'tls_cert_not_after_timestamp_seconds{target="api"}': float(int(info["not_after"].timestamp()))}
 
 
 # -- targets ---------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_evaluate_file_counts_the_certificates_of_the_file():
     check, metrics = tls_plan.evaluate_file({"name": "c", "path": "/etc/c.pem", "warning_days": 30, "critical_days": 7},
                                             leaf, NOW)
     assert check[0]["status"] == "critical" and check[0]["value"]["certificates_in_file"] == 2
-    assert check[0]["value"]["source"] == "/etc/c.pem" and metrics['tls_cert_expiry_days{target="c"}'] == 3.0
+    assert check[0]["value"]["source"] == "/etc/c.pem" and metrics['tls_cert_expiry_seconds{target="c"}'] == 3.0 * 86400
 
 
 @pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")

@@ -38,3 +38,20 @@ def test_unreachable_endpoint_is_down_and_files_still_judged(tmp_path):
     assert by_name["tls.gone"]["value"]["error"] == "refused"
     assert by_name["tls.site"]["status"] == "ok"
     assert result["metrics"]['tls_up{target="gone"}'] == 0.0
+
+
+def test_read_files_turns_unreadable_files_into_critical_checks(tmp_path):
+    cert = make_cert(tmp_path, "site", "site", days=60)
+    (tmp_path / "bogus.pem").write_text("not a certificate\n")
+    targets = [{"name": "site", "path": str(cert.cert)},
+               {"name": "gone", "path": str(tmp_path / "missing.pem")},
+               {"name": "bogus", "path": str(tmp_path / "bogus.pem")}]
+    read, problems = tls_runner.read_files(targets)
+    assert [target["name"] for target, _cert in read] == ["site"]
+    assert [(p["name"], p["status"], p["value"]["error"]) for p in problems] == [
+        ("tls.gone", "critical", "unreadable"), ("tls.bogus", "critical", "not_a_certificate")]
+    for target in targets:
+        target.update(warning_days=30.0, critical_days=7.0)
+    result = tls_runner.check_all([], read, file_problems=problems)
+    assert {c["name"]: c["status"] for c in result["checks"]} == {
+        "tls.site": "ok", "tls.gone": "critical", "tls.bogus": "critical"}

@@ -276,7 +276,12 @@ def test_pointer_escapes():
     ({"state": "present", "images": {"api": ""}}, "images needs container: image pairs"),
     ({"state": "present", "env": {"A=B": "1"}}, "invalid environment variable name"),
     ({"state": "present", "env": {"A": "1"}, "env_remove": ["A"]}, "env and env_remove both name A"),
-    ({"state": "present", "wait_timeout": 0}, "wait_timeout must be positive"),
+    ({"state": "present", "wait_timeout": 0}, "wait_timeout must be more than 0 and at most 3600 seconds"),
+    # every wait is bounded
+    ({"state": "present", "wait_timeout": 1e12}, "wait_timeout must be more than 0 and at most 3600 seconds, got"),
+    ({"state": "present", "wait_timeout": float("inf")}, "wait_timeout must be more than 0 and at most 3600"),
+    ({"state": "present", "wait_sleep": 86400}, "wait_sleep must be more than 0 and at most 3600"),
+    ({"state": "present", "http_gate": {"timeout": 1e9}}, "http_gate.timeout must be more than 0 and at most 3600"),
 ])
 def test_validate(params, message):
     assert message in rollout_plan.validate(params)

@@ -80,3 +80,26 @@ def test_gate_gives_up_at_its_timeout(monkeypatch):
     monkeypatch.setattr(rollout_runner, "probe_all", lambda endpoints: {"status": "critical"})
     passed, result, seconds = rollout(FakeApi([]), fake, http_gate={"timeout": 3, "interval": 2}).gate([{}])
     assert passed is False and result["status"] == "critical" and seconds == 3
+
+
+class ReadOnlyApi(FakeApi):
+    """Reads only: a patch would be a bug of the test's subject."""
+
+    def list_replicasets(self, namespace, selector):
+        return []
+
+    def patch_deployment(self, namespace, name, ops, dry_run=False):
+        raise AssertionError("a paused Deployment must not be patched")
+
+
+def test_a_paused_deployment_is_a_rollout_not_carried_out():
+    paused = deployment(3)
+    paused["spec"].update(paused=True, selector={"matchLabels": {"app": "api"}},
+                          template={"metadata": {"labels": {"app": "api"}},
+                                    "spec": {"containers": [{"name": "api", "image": "reg/api:1"}]}})
+    params = {"name": "api", "namespace": "default", "state": "present", "images": {"api": "reg/api:2"},
+              "wait_sleep": 2, "wait": True, "rollback": True}
+    fake = FakeTime()
+    result = rollout_runner.run_rollout(ReadOnlyApi([paused]), params, clock=fake.now, sleep=fake.sleep)
+    assert result["failed"] is True and result["changed"] is False and result["status"] == "critical"
+    assert "is paused: nothing would roll out" in result["summary"]

@@ -50,7 +50,10 @@ def test_terminate_result():
 
 @pytest.mark.parametrize("change, message", [
     ({"min_duration": -1}, "min_duration must not be negative, got -1"),
-    ({"grace_seconds": -0.5}, "grace_seconds must not be negative, got -0.5"),
+    ({"grace_seconds": -0.5}, "grace_seconds must be at least 0 and at most 3600 seconds, got -0.5"),
+    # the grace wait is bounded
+    ({"grace_seconds": 1e9}, "grace_seconds must be at least 0 and at most 3600 seconds, got 1000000000.0"),
+    ({"grace_seconds": float("inf")}, "grace_seconds must be at least 0 and at most 3600 seconds, got inf"),
     ({"states": []}, "states must not be empty"),
     ({"query_chars": 0}, "query_chars must be at least 1, got 0"),
 ])
