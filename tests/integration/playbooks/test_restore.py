@@ -205,7 +205,8 @@ def test_restore_of_a_directory_backup(postgres, source, directory_backup, windo
     assert _counts(postgres, window["target"]) == _counts(postgres, source["name"])
     # The data files were decompressed next to the backup and removed again.
     assert sorted(os.listdir(os.path.dirname(directory_backup["path"]))) == sorted(
-        [os.path.basename(directory_backup["path"]), os.path.basename(directory_backup["manifest_path"])])
+        [os.path.basename(directory_backup["path"]), os.path.basename(directory_backup["manifest_path"]),
+         os.path.basename(directory_backup["path"]) + ".globals.sql"])
 
 
 def test_failed_restore_still_starts_the_writers_again(postgres, source, window):
