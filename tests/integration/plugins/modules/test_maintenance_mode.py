@@ -311,9 +311,13 @@ def test_killed_task_leaves_no_module_process_behind(app_url, tmp_path):
             os.kill(pid, 9)
 
 
-def test_verify_timeout_is_bounded(tmp_path):
+@pytest.mark.parametrize("timeout, message", [
+    (5000, "verify_timeout must be more than 0 and at most 3600 seconds"),  # the wait's own bound
+    (1e9, "verify_timeout must be at most 31622400"),                        # any duration's bound
+])
+def test_verify_timeout_is_bounded(tmp_path, timeout, message):
     with pytest.raises(ModuleFailed) as err:
-        run_module("maintenance_mode", {"state": "on", "path": str(tmp_path / "m"), "verify_timeout": 1e9,
+        run_module("maintenance_mode", {"state": "on", "path": str(tmp_path / "m"), "verify_timeout": timeout,
                                         "verify_url": "http://127.0.0.1:9/"})
-    assert "verify_timeout must be more than 0 and at most 3600 seconds" in err.value.result["msg"]
+    assert message in err.value.result["msg"]
     assert not (tmp_path / "m").exists()
