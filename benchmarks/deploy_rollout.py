@@ -215,7 +215,7 @@ def ours(stack: Stack, workdir: Path) -> Dict[str, Any]:
                  .total_seconds() for t in out["plays"][0]["tasks"]}
     if os.environ.get("RBO_BENCH_VERBOSE"):
         print("    task durations: %s" % ", ".join("%s %.2f s" % kv for kv in durations.items()))
-    task = next(t for t in out["plays"][0]["tasks"] if t["task"]["name"] == ROLLOUT_TASK)
+    task = next(t for t in out["plays"][0]["tasks"] if t["task"]["name"].split(" : ")[-1] == ROLLOUT_TASK)
     seconds = (_stamp(task["task"]["duration"]["end"]) - _stamp(task["task"]["duration"]["start"])).total_seconds()
     result = task["hosts"]["localhost"]
     if result.get("status") != "ok" or len(result.get("replaced", [])) != stack.replicas:
