@@ -132,8 +132,7 @@ def test_failed_restore_drops_the_roles_it_created(second_cluster, owned, tmp_pa
     manifest["globals"]["size"] = len(text.encode())
     with open(str(archive) + ".manifest.json", "w") as handle:
         json.dump(manifest, handle)
-    monkeypatch.setattr(database_runner, "restored_counts",
-                        lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("injected")))
+    monkeypatch.setattr(database_runner, "restored_counts", injected_failure)
     with pytest.raises(ModuleFailed) as failed:
         run_module("pg_restore", dict(new.dsn(database="postgres"), backup=str(archive), target=target,
                                       restore_globals=True, no_owner=True))
@@ -174,3 +173,8 @@ def test_check_mode_needs_pg_dumpall_only_with_globals(postgres, owned, tmp_path
     assert "pg_dumpall /nonexistent/pg_dumpall does not exist" in failed.value.result["msg"]
     assert run_module("pg_backup", dict(args, globals=False), check_mode=True)["changed"] is True
     assert not os.listdir(str(tmp_path))
+
+
+def injected_failure(*_args, **_kwargs):
+    """Stands in for a step of the restore that fails half-way."""
+    raise RuntimeError("injected")

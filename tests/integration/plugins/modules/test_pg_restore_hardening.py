@@ -106,8 +106,7 @@ def test_failure_half_way_keeps_an_existing_empty_target(postgres, dotted, names
     _source, backup = dotted
     target = names()
     create_db(postgres, target, "")
-    monkeypatch.setattr(database_runner, "restored_counts",
-                        lambda *_a, **_k: (_ for _ in ()).throw(RuntimeError("injected")))
+    monkeypatch.setattr(database_runner, "restored_counts", injected_failure)
     with pytest.raises(ModuleFailed):
         _restore(postgres, backup["path"], target)
     assert _exists(postgres, target)
@@ -224,3 +223,8 @@ def test_old_manifest_still_restores(postgres, dotted, names, tmp_path):
     settings = checks["restore.%s.database_settings" % target]
     assert settings["status"] == "ok" and "records no database settings" in settings["message"]
     assert table_checksums(postgres, target) == table_checksums(postgres, source)
+
+
+def injected_failure(*_args, **_kwargs):
+    """Stands in for a step of the restore that fails half-way."""
+    raise RuntimeError("injected")
