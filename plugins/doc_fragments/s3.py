@@ -6,8 +6,6 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-from textwrap import indent
-
 
 class ModuleDocFragment(object):
     """S3 connection options shared by the runbook.ops S3 modules.
@@ -15,74 +13,128 @@ class ModuleDocFragment(object):
     ``DOCUMENTATION``: the options at the top level (s3_backup). ``BACKUP_SUBOPTIONS``
     (``runbook.ops.s3.backup_suboptions``): the same options, and the key prefix, as the suboptions
     of a ``s3`` dict option (pg_restore, backup_retention), which the module describes itself.
+    Both are plain string literals: ansible-test's yamllint reads them without running the code,
+    so keep the two copies of each option's text in step (a unit test compares them).
     """
 
-    _OPTIONS = r"""
-bucket:
-  description:
-    - Name of the S3 bucket.
-  type: str
-  required: true
-endpoint_url:
-  description:
-    - URL of an S3-compatible endpoint (MinIO, Ceph, moto), for example C(http://127.0.0.1:9000).
-      Path-style addressing is used when it is set. Defaults to AWS.
-  type: str
-region:
-  description:
-    - Region of the bucket.
-  type: str
-  default: us-east-1
-access_key:
-  description:
-    - Access key ID. When not set, boto3's usual sources apply (environment, shared files, instance role).
-    - Never shown in results or messages.
-  type: str
-  aliases: [aws_access_key_id]
-secret_key:
-  description:
-    - Secret access key, given together with O(access_key). Never shown in results or messages.
-  type: str
-  aliases: [aws_secret_access_key]
-session_token:
-  description:
-    - Session token for temporary credentials. Never shown in results or messages.
-  type: str
-validate_certs:
-  description:
-    - Verify the endpoint's TLS certificate.
-  type: bool
-  default: true
-retries:
-  description:
-    - Most attempts per request (botocore's standard retry mode, with exponential backoff). A throttling or
-      server error that outlasts them is tried again, twice at most, after 1 and 2 seconds.
-  type: int
-  default: 5
-s3_connect_timeout:
-  description:
-    - Seconds to wait for a connection to the endpoint.
-  type: float
-  default: 10
-s3_read_timeout:
-  description:
-    - Seconds to wait for data from the endpoint.
-  type: float
-  default: 60
-"""
+    DOCUMENTATION = r"""
+options:
+  bucket:
+    description:
+      - Name of the S3 bucket.
+    type: str
+    required: true
+  endpoint_url:
+    description:
+      - URL of an S3-compatible endpoint (MinIO, Ceph, moto), for example C(http://127.0.0.1:9000).
+        Path-style addressing is used when it is set. Defaults to AWS.
+    type: str
+  region:
+    description:
+      - Region of the bucket.
+    type: str
+    default: us-east-1
+  access_key:
+    description:
+      - Access key ID. When not set, boto3's usual sources apply (environment, shared files, instance role).
+      - Never shown in results or messages.
+    type: str
+    aliases: [aws_access_key_id]
+  secret_key:
+    description:
+      - Secret access key, given together with O(access_key). Never shown in results or messages.
+    type: str
+    aliases: [aws_secret_access_key]
+  session_token:
+    description:
+      - Session token for temporary credentials. Never shown in results or messages.
+    type: str
+  validate_certs:
+    description:
+      - Verify the endpoint's TLS certificate.
+    type: bool
+    default: true
+  retries:
+    description:
+      - Most attempts per request (botocore's standard retry mode, with exponential backoff). A throttling or
+        server error that outlasts them is tried again, twice at most, after 1 and 2 seconds.
+    type: int
+    default: 5
+  s3_connect_timeout:
+    description:
+      - Seconds to wait for a connection to the endpoint.
+    type: float
+    default: 10
+  s3_read_timeout:
+    description:
+      - Seconds to wait for data from the endpoint.
+    type: float
+    default: 60
 
-    _PREFIX = r"""
-prefix:
-  description:
-    - Key prefix the backups were uploaded under.
-  type: str
-  default: ""
-"""
-
-    DOCUMENTATION = "options:\n" + indent(_OPTIONS.strip("\n"), "  ") + "\n" + r"""
 requirements:
   - boto3 on the managed host.
 """
 
-    BACKUP_SUBOPTIONS = "options:\n  s3:\n    type: dict\n    suboptions:\n" + indent(
-        (_PREFIX + _OPTIONS).strip("\n").replace("O(access_key)", "O(s3.access_key)"), "      ") + "\n"
+    BACKUP_SUBOPTIONS = r"""
+options:
+  s3:
+    type: dict
+    suboptions:
+      prefix:
+        description:
+          - Key prefix the backups were uploaded under.
+        type: str
+        default: ""
+
+      bucket:
+        description:
+          - Name of the S3 bucket.
+        type: str
+        required: true
+      endpoint_url:
+        description:
+          - URL of an S3-compatible endpoint (MinIO, Ceph, moto), for example C(http://127.0.0.1:9000).
+            Path-style addressing is used when it is set. Defaults to AWS.
+        type: str
+      region:
+        description:
+          - Region of the bucket.
+        type: str
+        default: us-east-1
+      access_key:
+        description:
+          - Access key ID. When not set, boto3's usual sources apply (environment, shared files, instance role).
+          - Never shown in results or messages.
+        type: str
+        aliases: [aws_access_key_id]
+      secret_key:
+        description:
+          - Secret access key, given together with O(s3.access_key). Never shown in results or messages.
+        type: str
+        aliases: [aws_secret_access_key]
+      session_token:
+        description:
+          - Session token for temporary credentials. Never shown in results or messages.
+        type: str
+      validate_certs:
+        description:
+          - Verify the endpoint's TLS certificate.
+        type: bool
+        default: true
+      retries:
+        description:
+          - Most attempts per request (botocore's standard retry mode, with exponential backoff). A throttling or
+            server error that outlasts them is tried again, twice at most, after 1 and 2 seconds.
+        type: int
+        default: 5
+      s3_connect_timeout:
+        description:
+          - Seconds to wait for a connection to the endpoint.
+        type: float
+        default: 10
+      s3_read_timeout:
+        description:
+          - Seconds to wait for data from the endpoint.
+        type: float
+        default: 60
+"""
