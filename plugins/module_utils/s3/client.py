@@ -173,6 +173,10 @@ def error_message(exc: BaseException, secrets: Iterable[Optional[str]] = ()) -> 
             return "no S3 credentials: set access_key and secret_key or configure the environment"
         if isinstance(exc, (exceptions.ConnectTimeoutError, exceptions.ReadTimeoutError)):
             return scrub("S3 endpoint timed out: %s" % exc, secrets)
+    if isinstance(exc, KeyError):
+        # boto3's transfer manager reads fields of the answers it expects: an endpoint that goes away
+        # mid-request can leave one half-written (seen: CreateMultipartUpload without UploadId).
+        return scrub("the S3 endpoint answered without %s (did it go away mid-request?)" % exc, secrets)
     if isinstance(exc, OSError) and exc.strerror:
         return scrub("%s: %s" % (exc.filename, exc.strerror) if exc.filename else exc.strerror, secrets)
     return scrub("%s: %s" % (type(exc).__name__, exc), secrets)

@@ -175,7 +175,10 @@ def test_endpoint_stopped_during_multipart_upload(big_backup, monkeypatch):
                                         part_size_mb=5, retries=1, s3_connect_timeout=2, concurrency=1))
         msg = failed.value.result["msg"]
         # The transfer manager reads parts ahead: the endpoint may go before the first part is sent.
-        assert re.search(r"failed after \d+ part\(s\)", msg) and "cannot reach the S3 endpoint" in msg
+        assert re.search(r"failed after \d+ part\(s\)", msg)
+        # Stopped between two requests it is unreachable; stopped in the middle of one, its answer
+        # can be cut short (CreateMultipartUpload without UploadId, seen once in CI-like runs).
+        assert "cannot reach the S3 endpoint" in msg or "the S3 endpoint answered without" in msg, msg
         assert server.secret_key not in json.dumps(failed.value.result)
     finally:
         server.stop()

@@ -80,3 +80,8 @@ def test_transfer_config_bounds_parts_in_memory():
 
 def test_b64_sha256():
     assert s3_client.b64_sha256(b"") == "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+
+
+def test_error_message_for_an_answer_cut_short():
+    message = s3_client.error_message(KeyError("UploadId"))
+    assert message == "the S3 endpoint answered without 'UploadId' (did it go away mid-request?)"
