@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from utils.module_docs import compare
+
 ROOT = Path(__file__).resolve().parents[4]
 FRAGMENTS = {
     "runbook.ops.docker": "ansible_collections.runbook.ops.plugins.doc_fragments.docker",
@@ -31,22 +33,6 @@ def documented_options(doc):
         options.update(yaml.safe_load(text).get("options") or {})
     options.update(doc["options"])
     return options
-
-
-def compare(documented, spec, where):
-    assert set(documented) == set(spec), where
-    for name, option in spec.items():
-        doc = documented[name]
-        here = "%s.%s" % (where, name)
-        assert doc.get("description"), here
-        assert doc["type"] == option.get("type", "str"), here
-        assert doc.get("default") == option.get("default"), here
-        assert doc.get("choices") == option.get("choices"), here
-        assert doc.get("elements") == option.get("elements"), here
-        assert bool(doc.get("required")) == bool(option.get("required")), here
-        assert sorted(doc.get("aliases") or []) == sorted(option.get("aliases") or []), here
-        if option.get("options") or doc.get("suboptions"):
-            compare(doc["suboptions"], option["options"], here)
 
 
 def groups_of(name):

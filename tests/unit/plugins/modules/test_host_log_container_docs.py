@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from utils.module_docs import compare
+
 FRAGMENTS = "ansible_collections.runbook.ops.plugins.doc_fragments."
 
 
@@ -38,24 +40,6 @@ def documented_options(module):
         options.update(fragment_doc.get("options") or {})
     options.update(doc["options"])
     return doc, options
-
-
-def compare(documented, spec, where):
-    assert set(documented) == set(spec), where
-    for name, option in spec.items():
-        doc = documented[name]
-        here = "%s.%s" % (where, name)
-        assert doc.get("description"), here
-        assert doc["type"] == option.get("type", "str"), here
-        assert doc.get("default") == option.get("default"), here
-        assert doc.get("choices") == option.get("choices"), here
-        assert doc.get("elements") == option.get("elements"), here
-        assert bool(doc.get("required")) == bool(option.get("required")), here
-        assert bool(doc.get("no_log")) is False
-        if name.endswith(("password", "token")):
-            assert option.get("no_log") is True, here
-        if option.get("options") or doc.get("suboptions"):
-            compare(doc["suboptions"], option["options"], here)
 
 
 @pytest.mark.parametrize("name", ["host_check", "log_check", "container_check", "http_check", "tls_check", "redis_check"])
