@@ -82,25 +82,34 @@ def shorten(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def bound(option: str, limit: float, above: bool, inclusive: bool = True) -> Rule:
-    """The rule that every value of ``option`` is at least (``above``) or at most ``limit``."""
+def number_rule(option: str, judge: Callable[[str, float], Optional[str]]) -> Rule:
+    """The rule that applies ``judge(name, value)`` to every number of ``option``, after the finite
+    and ``MAX_NUMBER`` check every number gets."""
     def rule(params: Mapping[str, Any]) -> Optional[str]:
         for name, value, _holder in values(params, option):
             if not is_number(value):
                 continue
-            problem = number_problem(name, value)
+            problem = number_problem(name, value) or judge(name, value)
             if problem:
                 return problem
-            if above:
-                good = value >= limit if inclusive else value > limit
-                words = "at least" if inclusive else "more than"
-            else:
-                good = value <= limit if inclusive else value < limit
-                words = "at most" if inclusive else "less than"
-            if not good:
-                return "%s must be %s %s, got %s" % (name, words, limit, shorten(value))
         return None
     return rule
+
+
+def bound(option: str, limit: float, above: bool, inclusive: bool = True) -> Rule:
+    """The rule that every value of ``option`` is at least (``above``) or at most ``limit``."""
+    if above:
+        words = "at least" if inclusive else "more than"
+    else:
+        words = "at most" if inclusive else "less than"
+
+    def judge(name: str, value: float) -> Optional[str]:
+        if above:
+            good = value >= limit if inclusive else value > limit
+        else:
+            good = value <= limit if inclusive else value < limit
+        return None if good else "%s must be %s %s, got %s" % (name, words, limit, shorten(value))
+    return number_rule(option, judge)
 
 
 def at_least(option: str, limit: float, inclusive: bool = True) -> Rule:
@@ -116,18 +125,13 @@ def at_most(option: str, limit: float, inclusive: bool = True) -> Rule:
 def between(option: str, low: float, high: float, what: str = "") -> Rule:
     """``low`` <= ``option`` <= ``high``; ``what`` names the kind of value in the message
     (``is a percentage between 0 and 100``)."""
-    def rule(params: Mapping[str, Any]) -> Optional[str]:
-        for name, value, _holder in values(params, option):
-            if not is_number(value):
-                continue
-            problem = number_problem(name, value)
-            if problem:
-                return problem
-            if not low <= value <= high:
-                verb = "is %s" % what if what else "must be"
-                return "%s %s between %s and %s, got %s" % (name, verb, low, high, shorten(value))
-        return None
-    return rule
+    verb = "is %s" % what if what else "must be"
+
+    def judge(name: str, value: float) -> Optional[str]:
+        if low <= value <= high:
+            return None
+        return "%s %s between %s and %s, got %s" % (name, verb, low, high, shorten(value))
+    return number_rule(option, judge)
 
 
 def percentage(*options: str) -> List[Rule]:
