@@ -162,6 +162,7 @@ metrics:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import verify_runner
 
@@ -178,7 +179,7 @@ def main() -> None:
         no_owner=dict(type="bool", default=True),
         **argspec.restore_options()
     )
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **spec)
     verify_runner.run(module)
 
 

@@ -258,6 +258,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, check_plan, check_runner
 
 OPTIONS = dict(
@@ -286,7 +287,7 @@ OPTIONS = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec.module_argspec(OPTIONS))
     check_runner.run(module)
 
 

@@ -221,11 +221,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.redis import argspec, check_runner
 
 
 def main() -> None:
-    module = AnsibleModule(**argspec.redis_check_argspec(), supports_check_mode=True)
+    module = arguments.new_module(AnsibleModule, **argspec.redis_check_argspec(), supports_check_mode=True)
     check_runner.run(module)
 
 
