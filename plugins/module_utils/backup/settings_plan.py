@@ -89,9 +89,8 @@ def create_options(props: Optional[Mapping[str, Any]]) -> List[Tuple[str, str]]:
 def locale_text(props: Optional[Mapping[str, Any]]) -> str:
     """``encoding LATIN1, collation C, ctype C`` (with the ICU locale when there is one)."""
     props = props or {}
-    parts = ["%s %s" % (word, props[key]) for word, key in (("encoding", "encoding"), ("collation", "collate"),
-                                                             ("ctype", "ctype"), ("ICU locale", "icu_locale"))
-             if props.get(key)]
+    words = (("encoding", "encoding"), ("collation", "collate"), ("ctype", "ctype"), ("ICU locale", "icu_locale"))
+    parts = ["%s %s" % (word, props[key]) for word, key in words if props.get(key)]
     return ", ".join(parts) or "no locale recorded"
 
 

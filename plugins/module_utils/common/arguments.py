@@ -90,8 +90,8 @@ def option_problems(label: str, spec: Mapping[str, Any], value: Any) -> List[str
     except (TypeError, ValueError):
         items = None
     if items is None:
-        return ["%s must be a list%s, got %s" % (label, " of dicts" if spec.get("elements") == "dict" else "",
-                                                  type_name(value))]
+        what = "a list of dicts" if spec.get("elements") == "dict" else "a list"
+        return ["%s must be %s, got %s" % (label, what, type_name(value))]
     if spec.get("elements") != "dict":
         return []
     messages: List[str] = []
@@ -155,8 +155,11 @@ def secrets(spec: Mapping[str, Any], value: Any) -> Set[str]:
 def new_module(module_class, argument_spec: Dict[str, Any], **kwargs: Any):
     """``module_class(argument_spec=..., **kwargs)`` (AnsibleModule); a value of the wrong shape
     fails the task naming its option, with every secret hidden from the failed result."""
-    # basic._load_params() is how ansible-core lets a module read its raw parameters.
+    # basic._load_params() is how ansible-core lets a module read its raw parameters (ansible-test's
+    # argument spec introspection replaces it with a function that returns nothing).
     params = basic._load_params()  # pylint: disable=protected-access
+    if not isinstance(params, Mapping):
+        params = {}
     problems = shape_problems(argument_spec, params)
     if not problems:
         return module_class(argument_spec=argument_spec, **kwargs)

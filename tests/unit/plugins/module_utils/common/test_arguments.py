@@ -118,3 +118,13 @@ def test_many_problems_are_summed_up():
     _module, failed = build({"endpoints": [1] * 8})
     assert failed["msg"].count("must be a dict") == arguments.MAX_MESSAGES
     assert failed["msg"].endswith("(and 3 more)")
+
+
+def test_no_parameters_read_is_no_problem(monkeypatch):
+    """ansible-test's argument spec introspection replaces basic._load_params with a function that
+    returns None, and AnsibleModule's __init__ with one that records its arguments."""
+    from ansible.module_utils import basic
+    seen = {}
+    monkeypatch.setattr(basic, "_load_params", lambda: None)
+    arguments.new_module(lambda **kwargs: seen.update(kwargs), argument_spec=SPEC, supports_check_mode=True)
+    assert seen == {"argument_spec": SPEC, "supports_check_mode": True}
