@@ -287,4 +287,5 @@ def test_a_failed_restore_into_the_source_locale_drops_the_scratch_database(post
     result = _verify(postgres, tmp_path, test_restore=True, pg_restore_path="/bin/false")
     checks = {c["name"]: c for c in result["checks"]}
     assert checks["backup.%s.restore" % name]["status"] == "critical", checks
+    assert "pg_restore exited with status 1" in checks["backup.%s.restore" % name]["message"]
     assert _scratch_dbs(postgres, name) == []
