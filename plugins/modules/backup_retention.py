@@ -157,6 +157,7 @@ s3_reasons:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import retention_runner
 
@@ -172,7 +173,7 @@ def main() -> None:
         ),
         required_one_of=[("backup_dir", "s3")],
     )
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **spec)
     retention_runner.run(module)
 
 

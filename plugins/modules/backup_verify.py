@@ -23,7 +23,9 @@ description:
     or a damaged manifest is critical.
   - With O(test_restore), the newest verified backup of each database is restored with C(pg_restore -j)
     into a scratch database, its row counts are compared with the manifest, the O(smoke_queries) run in
-    it, and the scratch database is dropped again whatever happens. The time the restore took (checksum
+    it, and the scratch database is dropped again whatever happens. The scratch database has the source
+    database's encoding, collation and ctype as the manifest records them; on a server that lacks that
+    locale it gets the server's defaults and a warning check C(backup.<database>.collation) says so. The time the restore took (checksum
     and decompression included, as in a real restore) is reported as the measured RTO, metric
     C(backup_restore_seconds). A file archive's test restore reads
     every member back through the decompressor and compares its SHA-256 with the manifest, writing nothing.
@@ -162,6 +164,7 @@ metrics:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import verify_runner
 
@@ -178,7 +181,7 @@ def main() -> None:
         no_owner=dict(type="bool", default=True),
         **argspec.restore_options()
     )
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **spec)
     verify_runner.run(module)
 
 

@@ -211,6 +211,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.docker import container_runner
 from ansible_collections.runbook.ops.plugins.module_utils.docker.argspec import docker_argspec
 
@@ -241,7 +242,7 @@ def argspec():
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec())
     container_runner.run(module)
 
 

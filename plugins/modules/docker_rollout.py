@@ -344,6 +344,7 @@ order:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.docker import rollout_runner
 from ansible_collections.runbook.ops.plugins.module_utils.docker.argspec import docker_argspec
 
@@ -387,7 +388,7 @@ def argspec():
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec())
     rollout_runner.run(module)
 
 

@@ -235,12 +235,14 @@ restored:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import files_restore_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import files_runner
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = arguments.new_module(
+        AnsibleModule,
         argument_spec=dict(
             state=dict(type="str", choices=["archived", "restored"], default="archived"),
             name=dict(type="str", default="files"),

@@ -183,13 +183,13 @@ checks:
       type: dict
 metrics:
   description: >-
-    C(disk_used_percent{mount="..."}), C(disk_free_bytes{...}), C(disk_size_bytes{...}),
-    C(inodes_used_percent{mount="..."}), C(memory_used_percent), C(memory_available_bytes), C(memory_total_bytes),
-    C(swap_used_percent) (with swap), C(host_cpus), C(load1), C(load5), C(load15), C(load1_per_cpu),
+    C(disk_used_ratio{mount="..."}), C(disk_free_bytes{...}), C(disk_size_bytes{...}),
+    C(inodes_used_ratio{mount="..."}), C(memory_used_ratio), C(memory_available_bytes), C(memory_total_bytes),
+    C(swap_used_ratio) (with swap), C(host_cpus), C(load1), C(load5), C(load15), C(load1_per_cpu),
     C(load5_per_cpu), C(load15_per_cpu).
   returned: always
   type: dict
-  sample: {"disk_used_percent{mount=\"/\"}": 41.2, "memory_used_percent": 12.5, "load5_per_cpu": 0.4}
+  sample: {"disk_used_ratio{mount=\"/\"}": 0.412, "memory_used_ratio": 0.125, "load5_per_cpu": 0.4}
 changed:
   description: Always false.
   returned: always
@@ -198,11 +198,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.host import argspec, probe_runner
 
 
 def main() -> None:
-    module = AnsibleModule(**argspec.host_check_argspec(), supports_check_mode=True)
+    module = arguments.new_module(AnsibleModule, **argspec.host_check_argspec(), supports_check_mode=True)
     probe_runner.run(module)
 
 

@@ -293,11 +293,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.http import argspec, probe_runner
 
 
 def main() -> None:
-    module = AnsibleModule(**argspec.http_check_argspec(), supports_check_mode=True)
+    module = arguments.new_module(AnsibleModule, **argspec.http_check_argspec(), supports_check_mode=True)
     probe_runner.run(module)
 
 

@@ -298,6 +298,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_runner
 from ansible_collections.runbook.ops.plugins.module_utils.k8s.argspec import k8s_argspec
 
@@ -332,7 +333,7 @@ def argspec():
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec())
     rollout_runner.run(module)
 
 

@@ -260,11 +260,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.host import argspec, log_runner
 
 
 def main() -> None:
-    module = AnsibleModule(**argspec.log_check_argspec(), supports_check_mode=True)
+    module = arguments.new_module(AnsibleModule, **argspec.log_check_argspec(), supports_check_mode=True)
     log_runner.run(module)
 
 

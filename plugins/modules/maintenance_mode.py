@@ -197,6 +197,7 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.host import maintenance_page_plan, maintenance_page_runner
 
 OPTIONS = dict(
@@ -220,7 +221,7 @@ def argspec():
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec())
     maintenance_page_runner.run(module)
 
 

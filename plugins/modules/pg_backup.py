@@ -199,6 +199,7 @@ manifest:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import dump_runner
 
@@ -216,7 +217,7 @@ def main() -> None:
         globals_passwords=dict(type="bool", default=False, no_log=False),
         pg_dumpall_path=dict(type="path"),
     )
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **spec)
     dump_runner.run(module)
 
 

@@ -228,6 +228,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, diagnostics_runner
 
 OPTIONS = dict(
@@ -247,7 +248,7 @@ OPTIONS = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec.module_argspec(OPTIONS))
     diagnostics_runner.run(module)
 
 

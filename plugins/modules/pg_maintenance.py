@@ -335,6 +335,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, maintenance_plan, maintenance_runner
 
 OPTIONS = dict(
@@ -362,7 +363,7 @@ OPTIONS = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec.module_argspec(OPTIONS))
     maintenance_runner.run(module)
 
 

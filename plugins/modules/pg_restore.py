@@ -202,6 +202,7 @@ previous_database:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import restore_runner
 
@@ -218,7 +219,7 @@ def main() -> None:
         restore_globals=dict(type="bool", default=False),
         **argspec.restore_options()
     ), required_by={"s3": ["download_dir"]})
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **spec)
     restore_runner.run(module)
 
 

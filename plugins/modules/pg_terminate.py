@@ -210,6 +210,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, sessions_plan, sessions_runner
 
 OPTIONS = dict(
@@ -226,7 +227,7 @@ OPTIONS = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec.module_argspec(OPTIONS))
     sessions_runner.run(module)
 
 

@@ -240,7 +240,7 @@ checks:
 metrics:
   description: >-
     C(postgres_up) (1 or 0) always; when reachable C(postgres_connect_seconds), C(postgres_max_connections),
-    C(postgres_connections_used), C(postgres_connections{state="..."}), C(postgres_connections_used_percent),
+    C(postgres_connections_used), C(postgres_connections{state="..."}), C(postgres_connections_used_ratio) (0 to 1),
     C(postgres_long_queries), C(postgres_longest_query_seconds), C(postgres_idle_in_transaction_sessions),
     C(postgres_oldest_idle_in_transaction_seconds), C(postgres_in_recovery), C(postgres_replicas),
     C(postgres_replication_lag_seconds{replica="..."}), C(postgres_replication_lag_bytes{replica="..."}),
@@ -258,6 +258,7 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec, check_plan, check_runner
 
 OPTIONS = dict(
@@ -286,7 +287,7 @@ OPTIONS = dict(
 
 
 def main() -> None:
-    module = AnsibleModule(supports_check_mode=True, **argspec.module_argspec(OPTIONS))
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec.module_argspec(OPTIONS))
     check_runner.run(module)
 
 

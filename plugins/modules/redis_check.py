@@ -205,7 +205,7 @@ checks:
 metrics:
   description: >-
     C(redis_up) (1 or 0) always; when reachable C(redis_ping_seconds), C(redis_uptime_seconds),
-    C(redis_used_memory_bytes), C(redis_maxmemory_bytes), C(redis_memory_used_percent) (when there is a limit),
+    C(redis_used_memory_bytes), C(redis_maxmemory_bytes), C(redis_memory_used_ratio) (0 to 1, when there is a limit),
     C(redis_evicted_keys_total), C(redis_keyspace_hits_total), C(redis_keyspace_misses_total) (counters:
     cumulative since the server started),
     C(redis_keyspace_hit_ratio), C(redis_connected_clients), C(redis_blocked_clients), C(redis_maxclients),
@@ -221,11 +221,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.redis import argspec, check_runner
 
 
 def main() -> None:
-    module = AnsibleModule(**argspec.redis_check_argspec(), supports_check_mode=True)
+    module = arguments.new_module(AnsibleModule, **argspec.redis_check_argspec(), supports_check_mode=True)
     check_runner.run(module)
 
 

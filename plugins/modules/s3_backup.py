@@ -166,6 +166,7 @@ manifest_path:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.backup import argspec
 from ansible_collections.runbook.ops.plugins.module_utils.backup import offload_runner
 from ansible_collections.runbook.ops.plugins.module_utils.s3 import argspec as s3_argspec
@@ -185,7 +186,7 @@ def main() -> None:
         storage_class=dict(type="str"),
         overwrite=dict(type="bool", default=False),
     ), required_if=[("mode", "upload", ["backup"]), ("mode", "download", ["name", "backup_dir"])])
-    module = AnsibleModule(supports_check_mode=True, **spec)
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **spec)
     offload_runner.run(module)
 
 

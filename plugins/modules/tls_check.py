@@ -215,11 +215,12 @@ changed:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.http import argspec, tls_runner
 
 
 def main() -> None:
-    module = AnsibleModule(**argspec.tls_check_argspec(), supports_check_mode=True)
+    module = arguments.new_module(AnsibleModule, **argspec.tls_check_argspec(), supports_check_mode=True)
     tls_runner.run(module)
 
 

@@ -7,7 +7,8 @@ Names follow Prometheus's conventions, which :func:`metric_type` reads back: a c
 (it only grows since the server, the container or the statistics started) is a counter whose name
 ends in ``_total``; a level is a gauge and its name does not end in ``_total``. Units are base
 units spelt out at the end of the name (``_seconds``, ``_bytes``, ``_timestamp_seconds`` for Unix
-times); ``_percent`` values are 0..100, ``_ratio`` values 0..1. A name never ends in ``_count``,
+times); a share is a ``_ratio`` from 0 to 1, never a percentage (thresholds and check values stay
+in percent, metrics do not). A name never ends in ``_percent``, ``_count``,
 ``_sum`` or ``_bucket`` (histograms and summaries own those).
 
 The keys are the names the modules put in their ``metrics`` (without the ``runbook_ops_`` prefix
@@ -58,14 +59,14 @@ METRIC_HELP: Dict[str, str] = {
     "tls_cert_expiry_seconds": "Seconds until the certificate expires (negative once expired).",
     "tls_cert_not_after_timestamp_seconds": "Unix time at which the certificate expires.",
     # the host (host_check, log_check)
-    "disk_used_percent": "Disk space used on the mount, in percent (as df computes it).",
+    "disk_used_ratio": "Share of the mount's disk space used, 0 to 1 (as df computes it).",
     "disk_free_bytes": "Disk space available on the mount, in bytes.",
     "disk_size_bytes": "Size of the mount's file system, in bytes.",
-    "inodes_used_percent": "Inodes used on the mount, in percent.",
-    "memory_used_percent": "Memory in use, in percent of the total.",
+    "inodes_used_ratio": "Share of the mount's inodes used, 0 to 1.",
+    "memory_used_ratio": "Share of the total memory in use, 0 to 1.",
     "memory_available_bytes": "Memory available, in bytes.",
     "memory_total_bytes": "Total memory, in bytes.",
-    "swap_used_percent": "Swap in use, in percent of the total.",
+    "swap_used_ratio": "Share of the total swap in use, 0 to 1.",
     "host_cpus": "CPUs available to the host's processes.",
     "load1": "Load average over 1 minute.",
     "load5": "Load average over 5 minutes.",
@@ -80,7 +81,7 @@ METRIC_HELP: Dict[str, str] = {
     "postgres_max_connections": "The server's max_connections.",
     "postgres_connections": "Client connections per state.",
     "postgres_connections_used": "Client connections open, all states together.",
-    "postgres_connections_used_percent": "Client connections open, in percent of max_connections.",
+    "postgres_connections_used_ratio": "Client connections open, as a share of max_connections, 0 to 1.",
     "postgres_long_queries": "Queries active for longer than the threshold.",
     "postgres_longest_query_seconds": "Duration of the longest active query, in seconds.",
     "postgres_idle_in_transaction_sessions": "Sessions idle in transaction for longer than the threshold.",
@@ -111,7 +112,7 @@ METRIC_HELP: Dict[str, str] = {
     "redis_uptime_seconds": "Time since the Redis server started, in seconds.",
     "redis_used_memory_bytes": "Memory used by Redis, in bytes.",
     "redis_maxmemory_bytes": "Redis's maxmemory limit, in bytes (0 without a limit).",
-    "redis_memory_used_percent": "Memory used by Redis, in percent of maxmemory (or of memory_limit_bytes without one).",
+    "redis_memory_used_ratio": "Memory used by Redis, as a share of maxmemory (or of memory_limit_bytes without one), 0 to 1.",
     "redis_evicted_keys_total": "Keys evicted since the Redis server started.",
     "redis_keyspace_hits_total": "Successful key lookups since the Redis server started.",
     "redis_keyspace_misses_total": "Failed key lookups since the Redis server started.",

@@ -177,19 +177,41 @@ def admin_error(exc, action: str, password: Optional[str] = None) -> catalog_pla
     return catalog_plan.BackupError("%s: %s" % (action, postgres_client.error_message(exc, password)))
 
 
-def create_database(conn, name: str, options: Sequence[Tuple[str, str]] = ()) -> None:
+# What the server answers to a locale it does not have (invalid LC_COLLATE / LC_CTYPE locale
+# name: wrong_object_type), an encoding that does not match the locale (invalid_parameter_value)
+# or ICU where it was built without it (feature_not_supported).
+LOCALE_ERRORS = ("42809", "22023", "0A000")
+
+
+def create_database(conn, name: str, options: Sequence[Tuple[str, str]] = (),
+                    locale_fallback: bool = False) -> Optional[str]:
     """CREATE DATABASE from template0 with ``options`` (``[(ENCODING / LC_COLLATE / ..., value)]``,
-    see settings_plan.create_options)."""
+    see settings_plan.create_options).
+
+    With ``locale_fallback``, options this server cannot honour (a locale it lacks, an encoding
+    its locale does not match) are left out: the database is created with the server's defaults
+    and the server's reason is returned (None when the options were used)."""
     from psycopg2 import sql
 
-    query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
-    for keyword, value in options:
-        query = sql.SQL("{} {} {}").format(query, sql.SQL(keyword), sql.Literal(value))
-    try:
+    def create(with_options):
+        query = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
+        for keyword, value in with_options:
+            query = sql.SQL("{} {} {}").format(query, sql.SQL(keyword), sql.Literal(value))
         with conn.cursor() as cur:
             cur.execute(query)
+
+    try:
+        create(options)
+        return None
+    except postgres_client.DatabaseError as exc:
+        if not (locale_fallback and options and getattr(exc, "pgcode", None) in LOCALE_ERRORS):
+            raise admin_error(exc, "creating database %s" % name)
+        reason = postgres_client.first_line(exc)
+    try:
+        create(())
     except postgres_client.DatabaseError as exc:
         raise admin_error(exc, "creating database %s" % name)
+    return reason
 
 
 def drop_database(conn, name: str, force: bool = False) -> None:

@@ -86,6 +86,14 @@ def create_options(props: Optional[Mapping[str, Any]]) -> List[Tuple[str, str]]:
     return options
 
 
+def locale_text(props: Optional[Mapping[str, Any]]) -> str:
+    """``encoding LATIN1, collation C, ctype C`` (with the ICU locale when there is one)."""
+    props = props or {}
+    words = (("encoding", "encoding"), ("collation", "collate"), ("ctype", "ctype"), ("ICU locale", "icu_locale"))
+    parts = ["%s %s" % (word, props[key]) for word, key in words if props.get(key)]
+    return ", ".join(parts) or "no locale recorded"
+
+
 def locale_differences(props: Optional[Mapping[str, Any]], actual: Mapping[str, Any]) -> List[str]:
     """What an existing database restored into has other than the backup (it cannot be changed)."""
     if not props:

@@ -25,8 +25,10 @@ from ansible_collections.runbook.ops.plugins.module_utils.backup import files_re
 from ansible_collections.runbook.ops.plugins.module_utils.backup import restore_plan
 from ansible_collections.runbook.ops.plugins.module_utils.backup import restore_runner
 from ansible_collections.runbook.ops.plugins.module_utils.backup import retention_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import settings_plan
+from ansible_collections.runbook.ops.plugins.module_utils.backup import settings_runner
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
-    CRITICAL, OK, build, check, down, metric_key, threshold_check,
+    CRITICAL, OK, WARNING, build, check, down, metric_key, threshold_check,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
 
@@ -140,7 +142,14 @@ def _test_restore(module, params, database, backups, metrics):
         try:
             started = time.monotonic()
             source, temp, _message = restore_runner.prepare_source(chosen["path"], chosen["manifest"], params["work_dir"])
-            restore_runner.restore_new_database(params, maint, source, scratch, jobs=params["jobs"],
+            # The scratch database gets the source's encoding, collation and ctype (as the
+            # manifest recorded them), so sorting and case rules are production's; a server
+            # without that locale gets its defaults and a warning.
+            props = chosen["manifest"].get("database_properties")
+            fallback = database_runner.create_database(maint, scratch, settings_plan.create_options(props),
+                                                       locale_fallback=True)
+            created = True
+            restore_runner.restore_new_database(params, maint, source, scratch, create=False, jobs=params["jobs"],
                                                 pg_restore_path=params["pg_restore_path"], no_owner=params["no_owner"])
             seconds = time.monotonic() - started
         except catalog_plan.BackupError as exc:
@@ -148,10 +157,15 @@ def _test_restore(module, params, database, backups, metrics):
         finally:
             if temp:
                 catalog_runner.remove_path(temp)
-        created = True
         metrics[metric_key("backup_restore_seconds", database=database)] = round(seconds, 3)
-        checks.append(check(prefix + ".restore", OK, "%s restored into %s in %.1fs (measured RTO)" % (
-            chosen["name"], scratch, seconds), value=round(seconds, 3)))
+        used = settings_plan.locale_text(settings_runner.read_properties(maint, scratch))
+        checks.append(check(prefix + ".restore", OK, "%s restored into %s (%s) in %.1fs (measured RTO)" % (
+            chosen["name"], scratch, used, seconds), value=round(seconds, 3)))
+        if fallback:
+            checks.append(check(prefix + ".collation", WARNING, "the backup's %s cannot be used on this server (%s): "
+                                "the test restore used the server's %s, so sorting and case rules may differ "
+                                "from the source's" % (settings_plan.locale_text(props), fallback, used),
+                                value={"backup": settings_plan.locale_text(props), "restored": used}))
         exact = chosen["manifest"].get("row_count_method") == "exact"
         status, message, value = catalog_plan.row_count_check(database, chosen["manifest"],
                                                               database_runner.counts_of(params, scratch, exact=exact))

@@ -22,7 +22,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     metric_key,
     threshold_check,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes
+from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes, ratio
 
 RESOURCES = ("disk", "inodes", "memory", "load")
 
@@ -212,7 +212,7 @@ def evaluate_disk(
     disk["value"] = value
     disk["message"] += ", %s free of %s" % (human_bytes(usage["free_bytes"]), human_bytes(usage["size_bytes"]))
     checks.append(disk)
-    metrics[metric_key("disk_used_percent", mount=mount)] = float(usage["used_percent"])
+    metrics[metric_key("disk_used_ratio", mount=mount)] = ratio(usage["used_percent"])
     metrics[metric_key("disk_free_bytes", mount=mount)] = float(usage["free_bytes"])
     metrics[metric_key("disk_size_bytes", mount=mount)] = float(usage["size_bytes"])
     if include_inodes and usage.get("inodes_used_percent") is not None:
@@ -221,7 +221,7 @@ def evaluate_disk(
         inodes["value"] = {"path": mount, "inodes_total": usage["inodes_total"],
                            "inodes_used": usage["inodes_used"], "used_percent": usage["inodes_used_percent"]}
         checks.append(inodes)
-        metrics[metric_key("inodes_used_percent", mount=mount)] = float(usage["inodes_used_percent"])
+        metrics[metric_key("inodes_used_ratio", mount=mount)] = ratio(usage["inodes_used_percent"])
     return checks, metrics
 
 
@@ -233,12 +233,12 @@ def evaluate_memory(usage: Mapping[str, Any], params: Mapping[str, Any]) -> Tupl
     result["message"] += ", %s available of %s" % (
         human_bytes(usage["available_bytes"]), human_bytes(usage["total_bytes"]))
     metrics = {
-        "memory_used_percent": float(usage["used_percent"]),
+        "memory_used_ratio": ratio(usage["used_percent"]),
         "memory_available_bytes": float(usage["available_bytes"]),
         "memory_total_bytes": float(usage["total_bytes"]),
     }
     if "swap_used_percent" in usage:
-        metrics["swap_used_percent"] = float(usage["swap_used_percent"])
+        metrics["swap_used_ratio"] = ratio(usage["swap_used_percent"])
     return result, metrics
 
 

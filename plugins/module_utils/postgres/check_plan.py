@@ -23,7 +23,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     metric_key,
     threshold_check,
 )
-from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes
+from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes, ratio
 
 # The checks O(checks) selects from, in the order they run (postgres.ping always runs first).
 CHECKS = ("connections", "long_queries", "idle_in_transaction", "replication", "xid_age", "database_sizes",
@@ -76,7 +76,7 @@ def connections_check(
     for state, count in sorted(by_state.items()):
         metrics[metric_key("postgres_connections", state=state)] = count
     percent = round(100.0 * total / max_connections, 2) if max_connections else 0.0
-    metrics["postgres_connections_used_percent"] = percent
+    metrics["postgres_connections_used_ratio"] = ratio(percent)
     result = threshold_check("postgres.connections", percent, warn, crit, unit="%", what="connections")
     result["message"] += " (%d of max_connections %d)" % (total, max_connections)
     return result, metrics

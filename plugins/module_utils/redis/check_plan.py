@@ -23,7 +23,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     threshold_check,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.redis.client import RespError, RespReplyError, keyspace
-from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes
+from ansible_collections.runbook.ops.plugins.module_utils.common.units import human_bytes, ratio
 
 CHECKS = ("memory", "evictions", "hit_rate", "clients", "queues")
 
@@ -69,7 +69,7 @@ def memory_check(
         return check("redis.memory", OK, "%s used, no maxmemory set" % human_bytes(used),
                      value=None), metrics
     percent = round(100.0 * used / limit, 2)
-    metrics["redis_memory_used_percent"] = percent
+    metrics["redis_memory_used_ratio"] = ratio(percent)
     result = threshold_check("redis.memory", percent, warn, crit, unit="%", what="memory used")
     result["message"] += " (%s of %s %s)" % (human_bytes(used), source, human_bytes(limit))
     return result, metrics

@@ -134,6 +134,12 @@ def test_healthy_stack_passes_and_writes_the_report(stack):
     assert 'runbook_ops_redis_queue_length{host="localhost",queue="celery"}' in prom
     assert "# TYPE runbook_ops_redis_keyspace_hits_total counter" in prom
     assert "# TYPE runbook_ops_postgres_connections_used gauge" in prom
+    # Shares are ratios from 0 to 1 (Prometheus's base unit), never percentages.
+    assert "_percent" not in prom
+    disk = re.search(r'^runbook_ops_disk_used_ratio\{host="localhost",mount="/"\} (\S+)$', prom, re.M)
+    assert disk and 0 <= float(disk.group(1)) <= 1, prom
+    memory = re.search(r'^runbook_ops_memory_used_ratio\{host="localhost"\} (\S+)$', prom, re.M)
+    assert memory and 0 < float(memory.group(1)) < 1, prom
     # the callback prints the verdict and where the files are
     assert "ok (P3)" in proc.stdout
     assert str(latest.parent) in proc.stdout

@@ -214,3 +214,78 @@ def test_missing_backup_dir_is_a_critical_check(postgres, tmp_path, check_mode):
         found = {c["name"]: c for c in result["checks"]}["backup.dir"]
         assert found["status"] == "critical" and found["message"] == "backup_dir %s is not a directory" % path
         assert path in result["summary"]
+
+
+# The scratch database's own locale and what its ctype does to a non-ASCII letter, read by a smoke
+# query inside it (the scratch database is gone when the module returns).
+LOCALE_QUERY = ("SELECT pg_encoding_to_char(d.encoding) || '/' || d.datcollate || '/' || d.datctype || '/' "
+                "|| (SELECT ascii(right(upper(word), 1)) FROM words) FROM pg_database d WHERE d.datname = current_database()")
+# (The code of the last letter of upper('café'): 233, é, under ctype C; 201, É, under C.UTF-8.)
+WORDS = "CREATE TABLE words (word text); INSERT INTO words VALUES ('caf' || chr(233))"
+
+
+@pytest.fixture(scope="module")
+def latin1_c(postgres, tmp_path_factory):
+    """A LATIN1 database with collation and ctype C (the server's default is UTF8 and C.UTF-8), backed up."""
+    name = unique("loc")
+    postgres.psql("CREATE DATABASE \"%s\" TEMPLATE template0 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'" % name)
+    postgres.psql(WORDS, database=name)
+    backup = run_module("pg_backup", dict(postgres.dsn(database=name), backup_dir=str(tmp_path_factory.mktemp("loc"))))
+    yield name, backup
+    drop_db(postgres, name)
+
+
+def test_server_default_locale_differs_from_the_source(postgres, latin1_c):
+    """The premise of the two tests below: a database created with the defaults is UTF8 / C.UTF-8."""
+    default = unique("default")
+    create_db(postgres, default, WORDS)
+    try:
+        assert postgres.psql(LOCALE_QUERY, database=default).strip() == "UTF8/C.UTF-8/C.UTF-8/201"
+    finally:
+        drop_db(postgres, default)
+    assert postgres.psql(LOCALE_QUERY, database=latin1_c[0]).strip() == "LATIN1/C/C/233"
+
+
+def test_test_restore_uses_the_source_databases_locale(postgres, latin1_c):
+    name, backup = latin1_c
+    assert backup["manifest"]["database_properties"]["collate"] == "C"
+    result = _verify(postgres, os.path.dirname(os.path.dirname(backup["path"])), test_restore=True,
+                     smoke_queries=[LOCALE_QUERY])
+    assert result["status"] == "ok", result["summary"]
+    checks = {c["name"]: c for c in result["checks"]}
+    prefix = "backup.%s" % name
+    # Encoding, collation and ctype as the source's: upper() leaves the é of a C ctype alone.
+    assert checks[prefix + ".smoke.1"]["value"] == "LATIN1/C/C/233"
+    assert "(encoding LATIN1, collation C, ctype C)" in checks[prefix + ".restore"]["message"]
+    assert prefix + ".collation" not in checks
+    assert _scratch_dbs(postgres, name) == []
+
+
+def test_a_locale_the_server_lacks_falls_back_with_a_warning(postgres, latin1_c, tmp_path):
+    name, backup = latin1_c
+    props = dict(backup["manifest"]["database_properties"], encoding="UTF8", collate="xx_XX.UTF-8",
+                 ctype="xx_XX.UTF-8")
+    _copy(backup, tmp_path, manifest_change={"database_properties": props})
+    result = _verify(postgres, tmp_path, test_restore=True, smoke_queries=[LOCALE_QUERY])
+    assert result["status"] == "warning", result["summary"]
+    checks = {c["name"]: c for c in result["checks"]}
+    prefix = "backup.%s" % name
+    assert checks[prefix + ".restore"]["status"] == "ok"
+    assert checks[prefix + ".row_counts"]["status"] == "ok"
+    assert checks[prefix + ".smoke.1"]["value"] == "UTF8/C.UTF-8/C.UTF-8/201"
+    warning = checks[prefix + ".collation"]
+    assert warning["status"] == "warning"
+    assert "collation xx_XX.UTF-8" in warning["message"] and 'locale name: "xx_XX.UTF-8"' in warning["message"]
+    assert "the server's encoding UTF8, collation C.UTF-8, ctype C.UTF-8" in warning["message"]
+    assert _scratch_dbs(postgres, name) == []
+
+
+def test_a_failed_restore_into_the_source_locale_drops_the_scratch_database(postgres, latin1_c, tmp_path):
+    """The scratch database is now created before pg_restore runs: a restore that fails leaves none."""
+    name, backup = latin1_c
+    _copy(backup, tmp_path)
+    result = _verify(postgres, tmp_path, test_restore=True, pg_restore_path="/bin/false")
+    checks = {c["name"]: c for c in result["checks"]}
+    assert checks["backup.%s.restore" % name]["status"] == "critical", checks
+    assert "pg_restore exited with status 1" in checks["backup.%s.restore" % name]["message"]
+    assert _scratch_dbs(postgres, name) == []

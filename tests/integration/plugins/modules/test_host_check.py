@@ -25,8 +25,10 @@ def test_defaults_check_root_memory_and_load():
     assert root["size_bytes"] == stat.f_blocks * stat.f_frsize
     assert 0 <= root["used_percent"] <= 100
     metrics = result["metrics"]
-    assert metrics['disk_used_percent{mount="/"}'] == root["used_percent"]
-    assert 0 < metrics["memory_used_percent"] < 100
+    # The metrics carry shares as ratios (Prometheus's base unit), the checks percentages.
+    assert metrics['disk_used_ratio{mount="/"}'] == pytest.approx(root["used_percent"] / 100.0)
+    assert 0 < metrics["memory_used_ratio"] < 1
+    assert metrics["memory_used_ratio"] == pytest.approx(checks["memory"]["value"]["used_percent"] / 100.0)
     assert metrics["host_cpus"] == float(len(os.sched_getaffinity(0)))
     with open("/proc/loadavg") as handle:
         assert metrics["load15"] == pytest.approx(float(handle.read().split()[2]), abs=0.5)
@@ -62,7 +64,7 @@ def test_inodes_only():
                                        "inodes_critical": 100})
     assert [c["name"] for c in result["checks"]] == ["inodes./"]
     assert result["checks"][0]["status"] == "warning"
-    assert list(result["metrics"]) == ['inodes_used_percent{mount="/"}']
+    assert list(result["metrics"]) == ['inodes_used_ratio{mount="/"}']
 
 
 def test_nonexistent_mount_is_critical_not_a_crash(tmp_path):

@@ -289,3 +289,31 @@ def test_through_ansible_playbook(server, tmp_path):
     assert checks["http.api_health"]["status"] == "ok"
     assert checks["http.api_down"]["message"] == "connection refused by 127.0.0.1:%d" % closed
     assert registered["metrics"]['http_up{endpoint="api_health"}'] == 1
+
+
+def test_wrong_shape_through_ansible_playbook_names_the_option_and_hides_the_token(tmp_path):
+    """Through AnsiballZ (the raw parameters read the way ansible-core hands them over): a string
+    where the list of endpoints goes fails naming ``endpoints``, and the token given beside it
+    appears nowhere in the output (ansible-core alone printed it in ``invocation``)."""
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("""
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: endpoints given as a string
+      runbook.ops.http_check:
+        bearer_token: "%s"
+        endpoints: "http://127.0.0.1/health"
+""" % TOKEN)
+    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
+               RUNBOOK_OPS_REPORT_DIR=str(tmp_path / "reports"), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    proc = subprocess.run(
+        [str(REPO / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
+         "-e", "ansible_python_interpreter=%s" % (REPO / ".venv/bin/python"), str(playbook)],
+        cwd=str(REPO), env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert TOKEN not in proc.stdout and TOKEN not in proc.stderr
+    out = json.JSONDecoder().raw_decode(proc.stdout, proc.stdout.index("{"))[0]
+    registered = out["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    assert registered["failed"] is True
+    assert registered["msg"] == "endpoints must be a list of dicts, got str"

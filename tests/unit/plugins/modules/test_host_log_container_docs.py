@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from ansible.module_utils.testing import patch_module_args
 
 from utils.module_docs import compare
 
@@ -26,7 +27,8 @@ def built_spec(module, monkeypatch):
         raise _Built()
 
     monkeypatch.setattr(module, "AnsibleModule", capture)
-    with pytest.raises(_Built):
+    # (No arguments: main() reads the raw ones before it builds the module.)
+    with pytest.raises(_Built), patch_module_args({}):
         module.main()
     return seen
 

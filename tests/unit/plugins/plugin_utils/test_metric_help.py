@@ -95,7 +95,9 @@ def test_docs_list_every_metric_of_the_catalog_with_its_type():
 def test_every_metric_the_plugins_emit_is_named_by_prometheus_conventions():
     names = emitted_metric_names()
     # The scan itself still finds what it should.
-    assert {"redis_keyspace_hits_total", "http_latency_seconds", "postgres_cache_hit_ratio", "disk_used_percent",
+    assert {"redis_keyspace_hits_total", "http_latency_seconds", "postgres_cache_hit_ratio", "disk_used_ratio",
             "backup_size_bytes", "postgres_oldest_idle_in_transaction_seconds", "unused_indexes"} <= names, sorted(names)
     assert len(names) > 60
     assert promtool_problems(textfile(names | DYNAMIC)) == ""
+    # A share is a ratio from 0 to 1 (Prometheus's base unit), never a percentage.
+    assert not sorted(name for name in names | set(metric_help.METRIC_HELP) if "percent" in name)

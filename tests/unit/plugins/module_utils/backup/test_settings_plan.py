@@ -64,3 +64,10 @@ def test_apply_steps_no_owner_and_default_acl():
     assert settings_plan.apply_steps(None, [], []) == {"steps": [], "skipped": []}
     bad = settings_plan.apply_steps(dict(PROPS, acl=[{"grantee": None, "privilege": "DROP; --"}]), [], ["app owner"])
     assert "privilege DROP; -- (not a database privilege)" in bad["skipped"]
+
+
+def test_locale_text():
+    props = {"encoding": "LATIN1", "collate": "C", "ctype": "C", "icu_locale": None, "owner": "x"}
+    assert settings_plan.locale_text(props) == "encoding LATIN1, collation C, ctype C"
+    assert settings_plan.locale_text(dict(props, icu_locale="de-DE")).endswith(", ICU locale de-DE")
+    assert settings_plan.locale_text(None) == "no locale recorded"

@@ -17,3 +17,9 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.units import hu
 ])
 def test_human_bytes(value, text):
     assert human_bytes(value) == text
+
+
+@pytest.mark.parametrize("percent, share", [(0, 0.0), (41.25, 0.4125), (100, 1.0), (12.34, 0.1234), (150.0, 1.5)])
+def test_ratio(percent, share):
+    from ansible_collections.runbook.ops.plugins.module_utils.common.units import ratio
+    assert ratio(percent) == share

@@ -76,8 +76,8 @@ def test_evaluate_disk_thresholds_and_inodes():
     assert disk["name"] == "disk./var" and disk["status"] == "critical"
     assert disk["message"].startswith("disk /var at 90% (critical >= 90%)")
     assert inodes["name"] == "inodes./var" and inodes["status"] == "warning"
-    assert metrics['disk_used_percent{mount="/var"}'] == 90.0
-    assert metrics['inodes_used_percent{mount="/var"}'] == 85.0
+    assert metrics['disk_used_ratio{mount="/var"}'] == 0.9
+    assert metrics['inodes_used_ratio{mount="/var"}'] == 0.85
     # no inode support: no inode check
     checks, _rest = probe_plan.evaluate_disk("/b", probe_plan.disk_usage(StatVFS(4096, 4096, 10, 9, 9, 0, 0)), PARAMS)
     assert [c["name"] for c in checks] == ["disk./b"]
@@ -94,8 +94,8 @@ def test_evaluate_memory():
     check, metrics = probe_plan.evaluate_memory(probe_plan.memory_usage(probe_plan.parse_meminfo(MEMINFO)), PARAMS)
     assert check["status"] == "warning"
     assert "available of" in check["message"]
-    assert metrics["memory_used_percent"] == pytest.approx(85.0, abs=0.01)
-    assert metrics["swap_used_percent"] == pytest.approx(50.0, abs=0.01)
+    assert metrics["memory_used_ratio"] == pytest.approx(0.85, abs=0.0001)
+    assert metrics["swap_used_ratio"] == pytest.approx(0.5, abs=0.0001)
 
 
 def test_evaluate_load_per_cpu_and_period():

@@ -44,7 +44,7 @@ def test_check_host_selected_resources_and_explicit_mounts(tmp_path):
     result = probe_runner.check_host(dict(PARAMS, resources=["inodes", "load"], mounts=["/data/"]), proc=str(tmp_path),
                                      usage_of=lambda p: (usage, ""), cpus=1)
     assert [c["name"] for c in result["checks"]] == ["inodes./data", "load"]
-    assert list(result["metrics"])[0] == 'inodes_used_percent{mount="/data"}'
+    assert list(result["metrics"])[0] == 'inodes_used_ratio{mount="/data"}'
 
 
 def test_check_host_without_proc_reports_instead_of_crashing(tmp_path):

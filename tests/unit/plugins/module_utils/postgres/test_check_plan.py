@@ -30,6 +30,7 @@ def test_connections_against_max_connections(total, status):
     assert metrics['postgres_connections{state="active"}'] == 1
     assert metrics['postgres_connections{state="idle"}'] == total - 1
     assert metrics["postgres_connections_used"] == total and metrics["postgres_max_connections"] == 100
+    assert metrics["postgres_connections_used_ratio"] == pytest.approx(total / 100.0)
 
 
 def test_connection_states_with_spaces_are_labels():

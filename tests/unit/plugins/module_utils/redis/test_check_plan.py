@@ -19,7 +19,8 @@ def test_memory_against_maxmemory(used, status):
     result, metrics = check_plan.memory_check({"used_memory": used, "maxmemory": 100 * MIB}, 80, 90)
     assert result["name"] == "redis.memory" and result["status"] == status
     assert metrics["redis_used_memory_bytes"] == used
-    assert metrics["redis_memory_used_percent"] == pytest.approx(used * 100.0 / (100 * MIB))
+    assert metrics["redis_memory_used_ratio"] == pytest.approx(used / (100 * MIB))
+    assert result["value"] == pytest.approx(used * 100.0 / (100 * MIB))
     assert "of maxmemory 100.0 MiB" in result["message"]
 
 
