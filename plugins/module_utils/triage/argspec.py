@@ -132,6 +132,9 @@ RULES = [
     validation.ordered("redis.queues.warning", "redis.queues.critical"),
     validation.at_least("rules.crash_loop_restarts", 1),
     validation.not_empty("incident_id"),
+    validation.not_empty("output_dir"),
+    validation.not_empty("logs.path"),
+    validation.not_empty("reports_dir"),
     validation.matches("incident_id", r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$", "a name of letters, digits, '.', '_' and '-'"),
     validation.not_empty("upload.bucket"),
 ]

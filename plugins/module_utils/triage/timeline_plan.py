@@ -68,7 +68,7 @@ def container_events(attrs: Mapping[str, Any], engine_events: Sequence[Mapping[s
         out.append(event(parse_time(attrs.get("Created")), "docker", "container.create",
                          "container %s created from %s" % (name, image)))
     if labels.get("runbook.ops.previous-image-ref") or labels.get("runbook.ops.previous-image"):
-        out.append(event(parse_time(attrs.get("Created")), "deploy", "deploy.docker",
+        out.append(event(parse_time(attrs.get("Created")), "docker", "deploy.docker",
                          "deploy: %s replaced %s by %s (runbook.ops.docker_rollout)"
                          % (name, labels.get("runbook.ops.previous-image-ref") or labels.get("runbook.ops.previous-image"), image)))
     if "start" not in seen_engine:
