@@ -15,15 +15,15 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Callable, Dict, List, Mapping, Sequence
 
-from ansible_collections.runbook.ops.plugins.module_utils.docker import client as docker_client
-from ansible_collections.runbook.ops.plugins.module_utils.k8s import client as k8s_client
-from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan as k8s_plan
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg_client
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import diagnostics_plan, diagnostics_runner
 from ansible_collections.runbook.ops.plugins.module_utils.redis import client as redis_client
 from ansible_collections.runbook.ops.plugins.module_utils.triage import redact_plan, timeline_plan
 from ansible_collections.runbook.ops.plugins.module_utils.triage.collect_runner import Box, safe_name
 
+# The Docker SDK and the kubernetes client (about a second of imports together) are imported by
+# the collectors that use them, so that a triage without containers or Kubernetes does not wait
+# for them.
 MAX_EVENTS = 2000
 
 ACTIVITY_SQL = """
@@ -41,7 +41,7 @@ ORDER BY backend_start
 # Docker
 # --------------------------------------------------------------------------- #
 
-def _select(client: Any, options: Mapping[str, Any]) -> List[str]:
+def _select(client: Any, options: Mapping[str, Any], docker_client: Any) -> List[str]:
     """Container IDs: every container with ``all``, else the named ones and those with the labels."""
     ids: List[str] = []
     if options.get("all"):
@@ -71,9 +71,11 @@ def docker_collector(options: Mapping[str, Any], now: float, since_hours: float,
     since = int(now - since_hours * 3600)
 
     def collect(box: Box) -> None:
+        from ansible_collections.runbook.ops.plugins.module_utils.docker import client as docker_client  # pylint: disable=import-outside-toplevel
+
         client = docker_client.connect(options)
         try:
-            ids = _select(client, options)
+            ids = _select(client, options, docker_client)
             try:
                 stream = client.api.events(since=since, until=int(now) + 1, decode=True,
                                            filters={"type": "container", "container": ids})
@@ -84,7 +86,7 @@ def docker_collector(options: Mapping[str, Any], now: float, since_hours: float,
             found = []
             for cid in ids:
                 found.append(_container(client, box, cid, [e for e in engine_events if e.get("id") == cid],
-                                        since, log_lines, env_keep, options.get("stats", True)))
+                                        since, log_lines, env_keep, options.get("stats", True), docker_client))
             box.findings["containers"] = found
             box.add_json("docker/containers.json", found)
         finally:
@@ -93,7 +95,7 @@ def docker_collector(options: Mapping[str, Any], now: float, since_hours: float,
 
 
 def _container(client: Any, box: Box, cid: str, events: List[Dict[str, Any]], since: int, log_lines: int,
-               env_keep: Sequence[str], stats: bool) -> Dict[str, Any]:
+               env_keep: Sequence[str], stats: bool, docker_client: Any) -> Dict[str, Any]:
     attrs = client.api.inspect_container(cid)
     name = str(attrs.get("Name") or cid).lstrip("/")
     base = "docker/%s" % safe_name(name)
@@ -227,6 +229,9 @@ def redis_collector(options: Mapping[str, Any]) -> Callable[[Box], None]:
 def kubernetes_collector(options: Mapping[str, Any]) -> Callable[[Box], None]:
     """Each Deployment's status and revision history (the ReplicaSets k8s_rollout reads)."""
     def collect(box: Box) -> None:
+        from ansible_collections.runbook.ops.plugins.module_utils.k8s import client as k8s_client  # pylint: disable=import-outside-toplevel
+        from ansible_collections.runbook.ops.plugins.module_utils.k8s import rollout_plan as k8s_plan  # pylint: disable=import-outside-toplevel
+
         api = k8s_client.connect(options)
         namespace = options.get("namespace") or "default"
         history: Dict[str, Any] = {}

@@ -14,6 +14,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import importlib.util
 import json
 import os
 import re
@@ -23,7 +24,6 @@ from typing import Any, Dict, List, Mapping, Optional
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import fileio, result, validation
-from ansible_collections.runbook.ops.plugins.module_utils.docker import client as docker_client
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as pg_client
 from ansible_collections.runbook.ops.plugins.module_utils.triage import argspec, bundle_runner, classify_plan, collect_runner
 from ansible_collections.runbook.ops.plugins.module_utils.triage import redact_plan, report_plan, systems_runner, timeline_plan
@@ -42,10 +42,12 @@ def option_problem(params: Mapping[str, Any]) -> Optional[str]:
                 re.compile(pattern)
             except re.error as exc:
                 return "rules.%s[%d]: invalid regex %r: %s" % (key, index, pattern, exc)
-    if params.get("docker") is not None and not docker_client.HAS_DOCKER:
+    if params.get("docker") is not None and importlib.util.find_spec("docker") is None:
         return missing_required_lib("docker")
     if params.get("postgres") is not None and not pg_client.HAS_PSYCOPG2:
         return missing_required_lib("psycopg2")
+    if params.get("kubernetes") is not None and importlib.util.find_spec("kubernetes") is None:
+        return missing_required_lib("kubernetes")
     return None
 
 
