@@ -25,7 +25,7 @@ description:
     health check results given in O(health_results).
   - B(Redact) everything in memory before anything is written or returned (O(redact)).
   - B(Classify) - propose the severity P0 to P3 of seed 002's matrix with the evidence for it
-    (RV(incident.evidence)); see O(rules).
+    (the C(evidence) of RV(incident)); see O(rules).
   - B(Timeline) - events with their real times, in order (container starts, exits and restarts, deploys,
     first ERROR lines, lock waits, earlier failed runs, O(alerts)).
   - B(Report) - seed 002's incident report template (C(INC-YYYY-MM-DD-NNN)) as Markdown and JSON.
@@ -116,7 +116,7 @@ options:
           - When the alert fired, ISO 8601 (C(2026-12-02T07:41:00Z)).
           type: str
           required: true
-        message:
+        summary:
           description:
           - What the alert said.
           type: str
@@ -139,7 +139,7 @@ options:
         docker_host:
           description:
           - URL of the Docker engine API, C(unix:///path/to/docker.sock) or C(tcp://host:port) (C(https)
-            is used with O(tls=true)).
+            is used with O(docker.tls=true)).
           - Defaults to the E(DOCKER_HOST) environment variable when set.
           type: str
           default: unix:///var/run/docker.sock
@@ -157,13 +157,14 @@ options:
           default: 30
         tls:
           description:
-          - Connect to a C(tcp://) engine over TLS. Implied by O(validate_certs=true) or O(client_cert).
+          - Connect to a C(tcp://) engine over TLS. Implied by O(docker.validate_certs=true) or O(docker.client_cert).
           - Defaults to E(DOCKER_TLS) when set.
           type: bool
           default: false
         validate_certs:
           description:
-          - Verify the engine's certificate against O(ca_path) (or the system store) and its host name.
+          - Verify the engine's certificate against O(docker.ca_path) (or the system store) and its host
+            name.
           - Defaults to E(DOCKER_TLS_VERIFY) when set.
           type: bool
           default: false
@@ -173,11 +174,11 @@ options:
           type: path
         client_cert:
           description:
-          - Client certificate (PEM) for engines that require TLS client authentication. Needs O(client_key).
+          - Client certificate (PEM) for engines that require TLS client authentication. Needs O(docker.client_key).
           type: path
         client_key:
           description:
-          - Private key (PEM) of O(client_cert).
+          - Private key (PEM) of O(docker.client_cert).
           type: path
         names:
           description:
@@ -213,7 +214,7 @@ options:
         login_host:
           description:
           - Host name or address of the PostgreSQL server.
-          - Ignored when O(login_unix_socket) is set.
+          - Ignored when O(postgres.login_unix_socket) is set.
           type: str
           default: localhost
         port:
@@ -228,7 +229,7 @@ options:
           default: postgres
         login_password:
           description:
-          - Password of O(login_user). Never shown in results or messages.
+          - Password of O(postgres.login_user). Never shown in results or messages.
           - When not set, libpq's usual sources apply (C(PGPASSWORD), C(~/.pgpass)).
           type: str
         database:
@@ -239,7 +240,7 @@ options:
         login_unix_socket:
           description:
           - Directory holding the server's Unix socket, for example C(/var/run/postgresql).
-          - When set it is used instead of O(login_host).
+          - When set it is used instead of O(postgres.login_host).
           type: path
         ssl_mode:
           description:
@@ -255,8 +256,8 @@ options:
           default: prefer
         ca_cert:
           description:
-          - CA certificate file (PEM) to verify the server against (libpq C(sslrootcert)), used with O(ssl_mode=verify-ca)
-            or O(ssl_mode=verify-full).
+          - CA certificate file (PEM) to verify the server against (libpq C(sslrootcert)), used with O(postgres.ssl_mode=verify-ca)
+            or O(postgres.ssl_mode=verify-full).
           type: path
         connect_timeout:
           description:
@@ -294,7 +295,7 @@ options:
         login_user:
           description:
           - ACL user name (Redis 6 and later). When set, C(AUTH <user> <password>) is sent; otherwise C(AUTH
-            <password>) for the default user. Requires O(login_password).
+            <password>) for the default user. Requires O(redis.login_password).
           type: str
         login_password:
           description:
@@ -313,7 +314,7 @@ options:
           default: false
         validate_certs:
           description:
-          - With O(tls=true), verify the server's certificate chain and host name.
+          - With O(redis.tls=true), verify the server's certificate chain and host name.
           type: bool
           default: true
         ca_path:
@@ -354,8 +355,9 @@ options:
       suboptions:
         kubeconfig:
           description:
-          - Path to a kubeconfig file. Without it (and without O(host)) the kubeconfig named by E(KUBECONFIG)
-            or C(~/.kube/config) is read; inside a pod without either, the pod's service account is used.
+          - Path to a kubeconfig file. Without it (and without O(kubernetes.host)) the kubeconfig named
+            by E(KUBECONFIG) or C(~/.kube/config) is read; inside a pod without either, the pod's service
+            account is used.
           - Defaults to E(K8S_AUTH_KUBECONFIG) when set.
           type: path
         context:
@@ -365,9 +367,9 @@ options:
           type: str
         host:
           description:
-          - URL of the API server, for example C(https://k8s.example.internal:6443). Without O(kubeconfig)
-            or O(context) the module talks to this host alone (with O(api_key)); with them, it overrides
-            the kubeconfig's server.
+          - URL of the API server, for example C(https://k8s.example.internal:6443). Without O(kubernetes.kubeconfig)
+            or O(kubernetes.context) the module talks to this host alone (with O(kubernetes.api_key)); with
+            them, it overrides the kubeconfig's server.
           - Defaults to E(K8S_AUTH_HOST) when set.
           type: str
         api_key:
@@ -391,14 +393,14 @@ options:
           - ssl_ca_cert
         client_cert:
           description:
-          - Client certificate (PEM) for TLS client authentication. Needs O(client_key).
+          - Client certificate (PEM) for TLS client authentication. Needs O(kubernetes.client_key).
           - Defaults to E(K8S_AUTH_CERT_FILE) when set.
           type: path
           aliases:
           - cert_file
         client_key:
           description:
-          - Private key (PEM) of O(client_cert).
+          - Private key (PEM) of O(kubernetes.client_cert).
           - Defaults to E(K8S_AUTH_KEY_FILE) when set.
           type: path
           aliases:
@@ -619,7 +621,7 @@ options:
           - aws_access_key_id
         secret_key:
           description:
-          - Secret access key, given together with O(access_key). Never shown in results or messages.
+          - Secret access key, given together with O(upload.access_key). Never shown in results or messages.
           type: str
           aliases:
           - aws_secret_access_key
@@ -701,7 +703,7 @@ EXAMPLES = r"""
         path: /var/log/finchat/app.log
     alerts:
       - time: "2026-12-02T02:03:00Z"
-        message: "HighQueueDepth: celery > 500 for 15 minutes"
+        summary: "HighQueueDepth: celery > 500 for 15 minutes"
         source: alertmanager
   register: triage
 

@@ -52,7 +52,7 @@ def triage_argspec() -> Dict[str, Any]:
         health_results=dict(type="dict", default={}),
         alerts=dict(type="list", elements="dict", default=[], options=dict(
             time=dict(type="str", required=True),
-            message=dict(type="str", required=True),
+            summary=dict(type="str", required=True),
             source=dict(type="str", default="alert"),
         )),
         docker=dict(type="dict", options=_sub(

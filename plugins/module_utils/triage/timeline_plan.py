@@ -163,9 +163,9 @@ def report_events(reports: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def alert_events(alerts: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Alerts given to the triage (``{time, message, source}``), e.g. the page that started it."""
+    """Alerts given to the triage (``{time, summary, source}``), e.g. the page that started it."""
     return [e for e in (event(parse_time(a.get("time")), str(a.get("source") or "alert"), "alert",
-                              "alert: %s" % a.get("message", "")) for a in alerts) if e]
+                              "alert: %s" % (a.get("summary") or a.get("message") or "")) for a in alerts) if e]
 
 
 def build(events: Iterable[Optional[Mapping[str, Any]]], limit: int = 200) -> List[Dict[str, Any]]:

@@ -127,7 +127,7 @@ def test_redis_stopped_is_p0_with_the_refused_ping(tmp_path):
         "redis": {"login_host": "127.0.0.1", "port": port, "login_password": "stop-me-secret-%s" % RUN,
                   "connect_timeout": 2, "queues": [{"name": "celery", "warning": 100, "critical": 1000}]},
         "logs": [{"name": "finchat_api", "path": str(log)}],
-        "alerts": [{"time": _iso(start - 30), "message": "RedisDown", "source": "alertmanager"}],
+        "alerts": [{"time": _iso(start - 30), "summary": "RedisDown", "source": "alertmanager"}],
     })
     assert result["changed"] is True
     assert result["incident"]["severity"] == "P0"
@@ -167,7 +167,7 @@ def test_queue_past_critical_is_p1_high_task_queue_depth(redis_server, tmp_path)
             "redis": {"login_host": "127.0.0.1", "port": redis_server.port, "login_password": redis_server.password,
                       "queues": [{"name": "celery", "warning": 100, "critical": 1000}]},
             "reports_dir": str(reports),
-            "alerts": [{"time": _iso(earlier + 300), "message": "HighQueueDepth celery > 500 for 15m"}],
+            "alerts": [{"time": _iso(earlier + 300), "summary": "HighQueueDepth celery > 500 for 15m"}],
         })
     finally:
         with RespClient("127.0.0.1", redis_server.port, password=redis_server.password) as client:

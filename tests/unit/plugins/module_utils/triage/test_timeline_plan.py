@@ -59,7 +59,7 @@ def test_reports_alerts_and_k8s_revisions():
     reports = [{"status": "ok", "run": {"started": tp.iso(T0)}},
                {"status": "critical", "summary": "redis down", "run": {"started": tp.iso(T0 + 60), "playbook": "health_check.yml"}}]
     assert [e["kind"] for e in tp.report_events(reports)] == ["report.critical"]
-    alerts = tp.alert_events([{"time": tp.iso(T0), "message": "RedisDown", "source": "pagerduty"}, {"time": "not a time", "message": "x"}])
+    alerts = tp.alert_events([{"time": tp.iso(T0), "summary": "RedisDown", "source": "pagerduty"}, {"time": "not a time", "message": "x"}])
     assert len(alerts) == 1 and alerts[0]["source"] == "pagerduty"
     revs = tp.k8s_revision_events("api", [{"revision": 3, "images": {"api": "r/api:2"}, "created": tp.iso(T0), "change_cause": "deploy 2.0"}])
     assert revs[0]["message"] == "deploy: api revision 3 (api=r/api:2): deploy 2.0"
