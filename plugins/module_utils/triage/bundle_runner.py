@@ -108,6 +108,7 @@ def write_bundle(path: str, root: str, files: Mapping[str, bytes], manifest_data
         with os.fdopen(fd, "wb") as out, tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err) if argv else None  # noqa: S603
             sink = proc.stdin if proc else out
+            code = 0
             try:
                 with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tar:
                     items = list(sorted(files.items())) + [(MANIFEST, json.dumps(manifest_data, indent=2, sort_keys=True).encode() + b"\n")]

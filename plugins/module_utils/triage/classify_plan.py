@@ -71,7 +71,7 @@ def _health(findings: Mapping[str, Any]) -> List[Dict[str, Any]]:
             severity = chk.get("severity") or ("P1" if status == "critical" else "P2")
             out.append(_item(str(chk.get("name")), severity, "health." + label,
                              "%s %s: %s" % (status, chk.get("name"), chk.get("message") or "no detail"),
-                             service=str(chk.get("name", "")).split(".")[0]))
+                             service=str(chk.get("name", "")).split(".", maxsplit=1)[0]))
     return out
 
 

@@ -27,7 +27,7 @@ import re
 import subprocess
 import threading
 import time
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline, waiting
 from ansible_collections.runbook.ops.plugins.module_utils.host import argspec as host_argspec
@@ -101,6 +101,19 @@ class Box:
 Collector = Tuple[str, Callable[[Box], None]]
 
 
+def _body(state: Dict[str, Any], function: Callable[[Box], None], slots: Any, wake: Any, now: Callable[[], float]) -> None:
+    """One collector's thread: wait for a slot, run, record the error or the end, wake the waiter."""
+    with slots:
+        state["started"] = now()
+        try:
+            function(state["box"])
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            state["error"] = "%s: %s" % (type(exc).__name__, " ".join(str(exc).split())[:500])
+        finally:
+            state["ended"] = now()
+            wake.set()
+
+
 def run_collectors(collectors: Sequence[Collector], timeout: float, workers: int, max_bytes: int,
                    now: Callable[[], float] = time.monotonic) -> List[Dict[str, Any]]:
     """Run every collector; one outcome each, in the given order:
@@ -110,19 +123,8 @@ def run_collectors(collectors: Sequence[Collector], timeout: float, workers: int
     states: List[Dict[str, Any]] = []
     for name, function in collectors:
         state: Dict[str, Any] = {"name": name, "started": None, "ended": None, "error": None, "box": Box(name, max_bytes)}
-
-        def body(state: Dict[str, Any] = state, function: Callable[[Box], None] = function) -> None:
-            with slots:
-                state["started"] = now()
-                try:
-                    function(state["box"])
-                except Exception as exc:  # pylint: disable=broad-exception-caught
-                    state["error"] = "%s: %s" % (type(exc).__name__, " ".join(str(exc).split())[:500])
-                finally:
-                    state["ended"] = now()
-                    wake.set()
         states.append(state)
-        threading.Thread(target=body, name="triage-%s" % name, daemon=True).start()
+        threading.Thread(target=_body, args=(state, function, slots, wake, now), name="triage-%s" % name, daemon=True).start()
 
     def running() -> List[Dict[str, Any]]:
         moment = now()

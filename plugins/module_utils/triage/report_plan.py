@@ -134,8 +134,8 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     lines += ["- [%s] %s" % ("x" if a["done"] else " ", a["text"]) for a in report["action_items"]]
     lines += ["", "## Collected", "", "| collector | status | seconds | bytes | note |", "|---|---|---|---|---|"]
     for item in report["collectors"]:
-        lines.append("| %s | %s | %s | %s | %s |" % (_cell(item.get("name")), _cell(item.get("status")),
-                                                    _cell(item.get("seconds")), _cell(item.get("bytes")), _cell(item.get("error") or "")))
+        cells = [item.get("name"), item.get("status"), item.get("seconds"), item.get("bytes"), item.get("error") or ""]
+        lines.append("| %s |" % " | ".join(_cell(c) for c in cells))
     bundle = report.get("bundle") or {}
     if bundle.get("path"):
         lines += ["", "Bundle: `%s` (sha256 `%s`)" % (bundle["path"], bundle.get("sha256") or "n/a")]

@@ -62,7 +62,7 @@ def container_events(attrs: Mapping[str, Any], engine_events: Sequence[Mapping[s
     state = attrs.get("State") or {}
     labels = (attrs.get("Config") or {}).get("Labels") or {}
     image = (attrs.get("Config") or {}).get("Image") or attrs.get("Image")
-    seen_engine = {str(e.get("Action") or e.get("status") or "").split(":")[0] for e in engine_events}
+    seen_engine = {str(e.get("Action") or e.get("status") or "").split(":", maxsplit=1)[0] for e in engine_events}
     out = []
     if "create" not in seen_engine:
         out.append(event(parse_time(attrs.get("Created")), "docker", "container.create",
@@ -78,7 +78,7 @@ def container_events(attrs: Mapping[str, Any], engine_events: Sequence[Mapping[s
         out.append(event(parse_time(state.get("FinishedAt")), "docker", "container.die",
                          "container %s exited with code %s%s" % (name, state.get("ExitCode"), " (OOM killed)" if state.get("OOMKilled") else "")))
     for item in engine_events:
-        action = str(item.get("Action") or item.get("status") or "").split(":")[0]
+        action = str(item.get("Action") or item.get("status") or "").split(":", maxsplit=1)[0]
         attributes = (item.get("Actor") or {}).get("Attributes") or {}
         nano = item.get("timeNano")
         when = nano / 1e9 if isinstance(nano, (int, float)) and nano else item.get("time")
@@ -104,9 +104,9 @@ def k8s_revision_events(deployment: str, history: Sequence[Mapping[str, Any]]) -
     for rev in history:
         images = rev.get("images") or {}
         shown = ", ".join("%s=%s" % (k, v) for k, v in sorted(images.items())) if isinstance(images, Mapping) else str(images)
+        cause = (": " + rev["change_cause"]) if rev.get("change_cause") else ""
         out.append(event(parse_time(rev.get("created")), "deploy", "deploy.kubernetes",
-                         "deploy: %s revision %s (%s)%s" % (deployment, rev.get("revision"), shown,
-                                                          (": " + rev["change_cause"]) if rev.get("change_cause") else "")))
+                         "deploy: %s revision %s (%s)%s" % (deployment, rev.get("revision"), shown, cause)))
     return [e for e in out if e]
 
 

@@ -183,8 +183,8 @@ def assemble(classification: Mapping[str, Any], outcomes: List[Dict[str, Any]], 
     checks.append(result.check("incident.severity", status, classification["summary"], value=severity, severity=severity))
     res = result.build(checks, metrics, subject="triage %s" % report["id"])
     res["summary"] = "triage %s: %s" % (report["id"], report["summary"])
-    res.update(incident={k: report[k] for k in ("id", "severity", "severity_name", "response_time", "evidence",
-                                                 "started", "triaged", "platform")},
+    keys = ("id", "severity", "severity_name", "response_time", "evidence", "started", "triaged", "platform")
+    res.update(incident={k: report[k] for k in keys},
                timeline=report["timeline"], report=report, report_markdown=markdown, bundle=dict(bundle),
                report_paths=dict(extras) if bundle.get("written") else {}, collectors=outcomes, redactions=dict(redactions),
                check_mode=check_mode)
