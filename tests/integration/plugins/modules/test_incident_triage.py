@@ -426,3 +426,27 @@ def test_bundle_tampering_is_found(tmp_path):
             tar.addfile(info, io.BytesIO(data))
     assert bundle_runner.verify_bundle(path) == ["incident.md does not match its SHA-256"]
     assert os.path.exists(result["report_paths"]["json"])
+
+
+# --------------------------------------------------------------------------- #
+# Kubernetes deploy history (k8s_app), through the real kubernetes client and the fake apiserver
+# --------------------------------------------------------------------------- #
+
+def test_kubernetes_revisions_are_deploys_on_the_timeline_and_the_token_is_masked(tmp_path):
+    from utils.k8s_fake_apiserver import FakeApiServer
+
+    with FakeApiServer(deadline_gets=4) as server:
+        server.add_deployment("sec-analysis", "api", {"api": "reg/api:1.0"}, replicas=3,
+                              history=[{"api": "reg/api:0.8"}, {"api": "reg/api:0.9"}])
+        result = run_module("incident_triage", {
+            "output_dir": str(tmp_path / "out"),
+            "kubernetes": {"host": server.url, "api_key": server.token, "namespace": "sec-analysis",
+                           "deployments": ["api"]},
+            "host": {"enabled": False},
+        })
+    deploys = [e for e in result["timeline"] if e["kind"] == "deploy.kubernetes"]
+    assert [d["message"].split(" (")[0] for d in deploys] == ["deploy: api revision %d" % n for n in (1, 2, 3)]
+    assert "reg/api:1.0" in deploys[-1]["message"]
+    by_name = {c["name"]: c for c in result["collectors"]}
+    assert by_name["kubernetes"]["status"] == "ok"
+    _hunt([server.token], result, tmp_path)
