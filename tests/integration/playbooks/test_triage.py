@@ -91,3 +91,28 @@ def test_one_command_triage_of_a_stopped_redis(broken_stack):
     assert {"http", "postgres", "redis", "host", "logs"} <= set(health)
     everything = b"".join(files.values()) + proc.stdout.encode()
     assert REDIS_PASSWORD.encode() not in everything and b"monitor-secret" not in everything
+
+
+def test_fallback_mode_only_when_asked_through_k8s_rollout(tmp_path):
+    """Without triage_fallback_mode nothing is patched; with it, k8s_rollout sets seed 002's variables."""
+    from utils.k8s_fake_apiserver import FakeApiServer
+
+    with FakeApiServer(deadline_gets=4) as server:
+        server.add_deployment("sec-analysis", "api", {"api": "reg/api:1.0"}, replicas=2)
+        extra = {"triage_health_check": False, "health_postgres": {}, "health_redis": {}, "health_logs": {},
+                 "triage_output_dir": str(tmp_path / "incidents"),
+                 "triage_kubernetes": {"host": server.url, "api_key": server.token, "namespace": "sec-analysis",
+                                       "deployments": ["api"]},
+                 "triage_fallback_deployments": ["api"]}
+        (tmp_path / "extra.json").write_text(json.dumps(extra))
+        proc, _seconds = _run(tmp_path, "-e", "triage_reporter=oncall")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert server.patches() == []
+        proc, _seconds = _run(tmp_path, "-e", "triage_fallback_mode=fallback")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        containers = server.deployment("sec-analysis", "api")["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in containers[0].get("env") or []}
+        assert env == {"ENABLE_FALLBACK_MODE": "true", "CACHE_ONLY_MODE": "true"}
+        assert server.token not in proc.stdout
+        proc, _seconds = _run(tmp_path, "-e", "triage_fallback_mode=sideways")
+        assert proc.returncode != 0 and "triage_fallback_mode must be one of" in proc.stdout
