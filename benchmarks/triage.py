@@ -50,7 +50,7 @@ SECRET = "benchsecret%s" % uuid.uuid4().hex[:8]
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logs-mb", type=int, default=1024, help="megabytes of container logs (default 1024)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (bundle, shell output)")
     return parser.parse_args()
@@ -91,7 +91,8 @@ echo "=== docker inspect"; docker inspect "$C"
 echo "=== docker stats"; docker stats --no-stream "$C"
 echo "=== pg_stat_activity"; psql -h 127.0.0.1 -p "$PGPORT" -U monitor -d app -c "SELECT * FROM pg_stat_activity"
 psql -h 127.0.0.1 -p "$PGPORT" -U monitor -d app -c "SELECT state, count(*) FROM pg_stat_activity GROUP BY 1"
-psql -h 127.0.0.1 -p "$PGPORT" -U monitor -d app -c "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"
+psql -h 127.0.0.1 -p "$PGPORT" -U monitor -d app \
+  -c "SELECT pid, pg_blocking_pids(pid), query FROM pg_stat_activity WHERE cardinality(pg_blocking_pids(pid)) > 0"
 echo "=== redis"; redis-cli -p "$RPORT" -a "$REDIS_PASSWORD" --no-auth-warning INFO
 redis-cli -p "$RPORT" -a "$REDIS_PASSWORD" --no-auth-warning LLEN celery
 echo "=== host"; top -b -n1 | head -20; df -h; free -h; ps aux --sort=-%mem | head -10
@@ -127,14 +128,16 @@ def main():
         holder = psycopg2.connect(**dsn)
         holder.cursor().execute("UPDATE orders SET v = 'held' WHERE id = 1")
         holders.append(holder)
-        for _ in range(2):
-            def blocked():
-                conn = psycopg2.connect(**dsn)
-                holders.append(conn)
-                try:
-                    conn.cursor().execute("UPDATE orders SET v = 'waiting' WHERE id = 1")
-                except psycopg2.Error:
-                    pass
+
+        def blocked():
+            conn = psycopg2.connect(**dsn)
+            holders.append(conn)
+            try:
+                conn.cursor().execute("UPDATE orders SET v = 'waiting' WHERE id = 1")
+            except psycopg2.Error:
+                pass
+
+        for _waiter in range(2):
             threading.Thread(target=blocked, daemon=True).start()
         marker = base / "marker"
         marker.mkdir()
@@ -155,6 +158,7 @@ def main():
         env = dict(os.environ, RUNBOOK_OPS_REPORT_DIR=str(base / "reports"), ANSIBLE_NOCOLOR="1",
                    PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
         env.pop("ANSIBLE_CONFIG", None)
+
         def playbook(*more):
             started = time.monotonic()
             done = subprocess.run([str(Path(sys.executable).with_name("ansible-playbook")), "-i", "inventories/local",

@@ -261,7 +261,7 @@ def blocked_sessions(postgres):
         except psycopg2.Error:
             pass
 
-    threads = [threading.Thread(target=wait, daemon=True) for _ in range(2)]
+    threads = [threading.Thread(target=wait, daemon=True) for _waiter in range(2)]
     for thread in threads:
         thread.start()
 
@@ -381,7 +381,7 @@ def test_two_triages_at_once_get_two_ids(tmp_path):
 
     def one():
         results.append(bundle_runner.reserve(str(tmp_path), "2026-12-02", None, "zstd"))
-    threads = [threading.Thread(target=one) for _ in range(8)]
+    threads = [threading.Thread(target=one) for _triage in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -99,7 +99,6 @@ def test_json_stays_json_after_redaction():
             "env": ["API_TOKEN=p4-secret"], "header": "Authorization: Bearer p5-secret-value"}
     out = Redactor().redact(json.dumps(data, indent=2))
     parsed = json.loads(out)
-    assert "secret" not in json.dumps(parsed).replace("p1-", "").replace("p2-", "") or True
     for n in range(1, 6):
         assert "p%d-secret" % n not in out
     assert parsed["nested"]["url"] == "postgres://a:%s@h/db" % MASK

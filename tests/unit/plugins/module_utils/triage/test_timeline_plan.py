@@ -24,8 +24,8 @@ def test_container_from_inspect_and_engine_events_in_order():
               {"Action": "oom", "timeNano": int((T0 + 4) * 1e9)},
               {"Action": "exec_start: sh", "timeNano": int((T0 + 5) * 1e9)}]
     built = tp.build(tp.container_events(attrs, events))
-    assert [e["kind"] for e in built] == ["container.create", "deploy.docker", "container.start", "container.die",
-                                         "container.restart", "container.oom"]
+    expected = ["container.create", "deploy.docker", "container.start", "container.die", "container.restart", "container.oom"]
+    assert [e["kind"] for e in built] == expected
     assert "exited with code 3" in built[3]["message"]
     assert "replaced app:v1 by app:v2" in built[1]["message"]
 
