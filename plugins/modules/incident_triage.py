@@ -611,6 +611,10 @@ options:
           - Region of the bucket.
           type: str
           default: us-east-1
+        profile:
+          description:
+          - Named profile of the AWS shared configuration and credentials files.
+          type: str
         access_key:
           description:
           - Access key ID. When not set, boto3's usual sources apply (environment, shared files, instance
