@@ -107,7 +107,7 @@ options:
         replicas) are created and started at once, beside the old ones and without the service's network
         aliases. Each joins the aliases as soon as it passed its own gate. Once every gate of the wave passed
         (and O(drain_seconds) after the first one joined) the old ones stop together (SIGTERM,
-        O(stop_timeout): each finishes its requests in flight and leaves the aliases as it exits) and are
+        O(stop_timeout), each finishing its requests in flight and leaving the aliases as it exits) and are
         removed; the new ones take their names.
       - When a gate of the wave fails, its new replicas are removed (at once those that never carried a
         request) and its old ones were never touched; earlier waves are rolled back as in a rolling deploy.
