@@ -23,6 +23,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DockerException,
     RequestException,
     api_error_message,
+    conflict,
     inspect_image,
     not_found,
 )
@@ -46,6 +47,15 @@ def find_members(client: Any, filters: List[str]) -> List[Dict[str, Any]]:
         if rollout_plan.is_member(attrs):
             found.append(attrs)
     return sorted(found, key=rollout_plan.container_name)
+
+
+def any_image(client: Any, filters: List[str]) -> Optional[str]:
+    """The image ID of one running container that carries every label in ``filters`` (one listing, no
+    inspection), or None when there is none."""
+    for summary in client.api.containers(all=False, filters={"label": filters}):
+        if summary.get("ImageID"):
+            return str(summary["ImageID"])
+    return None
 
 
 def image_reference(client: Any, ref: str, image_id: str) -> str:
@@ -82,8 +92,14 @@ class Engine(Gates):
         (without their aliases when ``aliases`` is false: see ``attach_aliases``)."""
         spec = rollout_plan.container_spec(original, self.image_config(str(original.get("Image") or "")), image,
                                            extra_labels, aliases=aliases)
-        self.remove_quietly(name)
-        created = self.api.create_container_from_config(spec, name=name)
+        try:
+            created = self.api.create_container_from_config(spec, name=name)
+        except (DockerException, RequestException, OSError) as exc:
+            if not conflict(exc):
+                raise
+            # The name is taken (a leftover, a dead replica being replaced): remove it, once.
+            self.remove_quietly(name)
+            created = self.api.create_container_from_config(spec, name=name)
         new_id = created["Id"]
         _primary, others = rollout_plan.network_plan(original)
         for net in others:
@@ -372,16 +388,19 @@ def ensure_replicas(engine: Engine, plan: Mapping[str, Any], steps: List[Dict[st
     before = len(plan["containers"])
     replaced: List[str] = []
     lost: List[str] = []
-    for entry in plan["containers"]:
+    current = [by_name[e["name"]]["new_id"] if e["name"] in by_name else e["id"] for e in plan["containers"]]
+    seen: Dict[str, Dict[str, Any]] = {}
+
+    def read(container_id: str) -> None:
+        seen[container_id] = engine.api.inspect_container(container_id)
+    # Every replica read at once (one thread each): the check costs one inspect, not one per replica.
+    errors = in_parallel(read, current)
+    for entry, current_id, error in zip(plan["containers"], current, errors):
         step = by_name.get(entry["name"])
-        current_id = step["new_id"] if step else entry["id"]
-        try:
-            attrs = engine.api.inspect_container(current_id)
-        except (DockerException, RequestException, OSError) as exc:
-            if not not_found(exc):
-                lost.append(entry["name"])
-                continue
-            attrs = None
+        if error is not None and not not_found(error):
+            lost.append(entry["name"])
+            continue
+        attrs = seen.get(current_id)
         if attrs is not None and str(attrs.get("Image")) == image_id and \
                 rollout_plan.engine_verdict(attrs, engine.params.get("wait_health", True))[0] == rollout_plan.PASS:
             continue

@@ -114,11 +114,11 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                           fatal=why), [], []
         return None, kept, left
 
-    failed, members, leftovers = read_members()
-    if failed is not None:
-        return failed
     lock_checks: List[Dict[str, Any]] = []
     if check_mode:
+        failed, members, leftovers = read_members()
+        if failed is not None:
+            return failed
         try:
             refusal, note = lock_runner.peek(client, filters, svc, wall_clock())
         except (DockerException, RequestException, OSError) as exc:
@@ -128,9 +128,19 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         elif note:
             lock_checks.append(check("%s.lock" % prefix, OK, note))
         return proceed(client, params, True, members, leftovers, lock_checks, finish, out, clock, sleep)
+    # Before the lock only what it needs: an image the engine has, from one listing of the service's
+    # containers (their full inspection is done once, under the lock).
+    try:
+        lock_image = replace_runner.any_image(client, filters)
+    except (DockerException, RequestException, OSError) as exc:
+        why = "docker engine error: %s" % api_error_message(exc)
+        return finish([down("docker.engine", why)], fatal=why)
+    if lock_image is None:
+        why = "no running container has labels %s" % ", ".join(filters)
+        return finish([down("%s.containers" % prefix, why, value={"labels": filters, "count": 0})], fatal=why)
     timeout = params.get("lock_timeout")
     try:
-        lock_id, note = lock_runner.acquire(client, filters, svc, str(members[0]["Image"]), lock_owner(params),
+        lock_id, note = lock_runner.acquire(client, filters, svc, lock_image, lock_owner(params),
                                             float(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout), wall_clock())
     except lock_runner.LockHeld as exc:
         return finish([check("%s.lock" % prefix, CRITICAL, str(exc))], fatal=str(exc))
