@@ -62,8 +62,8 @@ description:
     back to it without arguments.
   - Images are never pulled. The image must be present on the engine (build it, or pull it with
     C(docker pull) or community.docker.docker_image beforehand).
-  - In check mode the module returns the plan (containers, old and new image IDs, batches, order) and
-    changes nothing.
+  - In check mode the module returns the plan (containers, old and new image IDs, batches or surge waves,
+    order, mode) and changes nothing. With C(--diff) it shows each replica's image before and after.
 extends_documentation_fragment:
   - runbook.ops.docker
   - runbook.ops.attributes
