@@ -41,11 +41,11 @@ def wave_size(mode: str, max_surge: int, batch_size: int) -> int:
 def plan_message(entry: Mapping[str, Any], target_ref: str, target_id: str, number: int, plan: Mapping[str, Any]
                  ) -> str:
     """What check mode says a rollout would do to one container."""
-    what = "would replace %s (%s) by %s (%s)" % (entry["old_image"], rollout_plan.short_id(entry["old_image_id"]),
-                                                target_ref, rollout_plan.short_id(target_id))
+    what = "would replace %s (%s) by %s (%s)" % (
+        entry["old_image"], rollout_plan.short_id(entry["old_image_id"]), target_ref, rollout_plan.short_id(target_id))
     if plan.get("mode") == SURGE:
-        return "%s in surge wave %d (max_surge %d): started beside the old one, which stops once the wave " \
-               "passed its gates" % (what, number, plan.get("max_surge") or 0)
+        return ("%s in surge wave %d (max_surge %d): started beside the old one, which stops once the wave "
+                "passed its gates" % (what, number, plan.get("max_surge") or 0))
     return "%s in batch %d, %s" % (what, number, plan.get("order"))
 
 

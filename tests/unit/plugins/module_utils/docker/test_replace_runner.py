@@ -45,8 +45,8 @@ class Api:
 
     def inspect_container(self, cid):
         self._log("inspect", cid)
-        return {"Id": cid, "Image": "sha256:new", "State": {"Running": True, "Status": "running",
-                                                           "Health": {"Status": "healthy"}}}
+        running = {"Running": True, "Status": "running", "Health": {"Status": "healthy"}}
+        return {"Id": cid, "Image": "sha256:new", "State": running}
 
     def inspect_image(self, ref):
         return {"Id": ref, "Config": {}}
