@@ -328,7 +328,7 @@ def main() -> int:
     try:
         print("deploy v1 -> v2, %d replicas behind nginx, load generator on the load balancer" % args.replicas)
         if args.only == "surge":
-            print(report_surge([surge_round(client, lb_image, args, workdir, ids) for _ in range(args.surge_rounds)]))
+            print(report_surge([surge_round(client, lb_image, args, workdir, ids) for _round in range(args.surge_rounds)]))
             return 0
 
         stack = Stack(client, lb_image, args.replicas, workdir)
@@ -374,7 +374,7 @@ def main() -> int:
         if args.only == "rolling":
             print(rolling)
             return 0
-        summary = report_surge([surge_round(client, lb_image, args, workdir, ids) for _ in range(args.surge_rounds)])
+        summary = report_surge([surge_round(client, lb_image, args, workdir, ids) for _round in range(args.surge_rounds)])
         print(rolling)
         print(summary)
     finally:
