@@ -25,9 +25,18 @@ How the figures are measured:
 - the module's own time (its rollout_duration_seconds metric, engine calls only) is printed next to
   the task's, with its ratio to the lower bound: the difference is Ansible starting the module.
 
-The last line printed is the ratio ours / lower bound.
+Surge (issue 12): on another fresh stack per round, the same deploy.yml with `deploy_max_surge` equal
+to the replicas (every new replica started at once beside the old ones, each joining the alias after
+its gate, the old ones stopped `deploy_drain_seconds` after the first new one joined), measured the
+same way (task and module time, failed requests), against ONE replica's readiness: the median of the
+replicas' readiness times measured one at a time afterwards on the same stack, as for the lower bound.
+Target: within 1.3x, no failed request. `--surge-rounds` rounds; min and median are printed.
 
-    .venv/bin/python benchmarks/deploy_rollout.py [--replicas 4] [--sleep 30]
+The last line printed is the ratio surge / one replica's readiness (min of the rounds); the line
+before it the rolling deploy's ratio ours / lower bound.
+
+    .venv/bin/python benchmarks/deploy_rollout.py [--replicas 4] [--sleep 30] [--surge-rounds 3]
+                                                  [--only all|rolling|surge] [--drain 2]
 """
 
 from __future__ import annotations
@@ -184,11 +193,11 @@ class Stack:
             pass
 
 
-def ours(stack: Stack, workdir: Path) -> Dict[str, Any]:
+def ours(stack: Stack, workdir: Path, **more: Any) -> Dict[str, Any]:
     gate = {"url": "http://{ip}:8000/health", "network": stack.network_name}
     lb = "http://%s" % stack.lb
     extra = workdir / ("%s-vars.json" % stack.project)
-    extra.write_text(json.dumps({
+    extra.write_text(json.dumps(dict({
         "deploy_project": stack.project,
         "deploy_version": "v2",
         "deploy_services": {"api": {"service": "api", "repository": APP_IMAGE, "http_gate": gate}},
@@ -196,7 +205,7 @@ def ours(stack: Stack, workdir: Path) -> Dict[str, Any]:
         "deploy_monitor_seconds": 0,
         "deploy_pre_checks": [{"name": "api_health", "url": lb + "/health"}],
         "deploy_post_checks": [{"name": "api_health", "url": lb + "/health", "body_regex": '"version": "v2"'}],
-    }))
+    }, **more)))
     env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1",
                RUNBOOK_OPS_REPORT_DIR=str(workdir / "reports"),
                PATH=str(ANSIBLE_PLAYBOOK.parent) + os.pathsep + os.environ.get("PATH", ""))
@@ -264,10 +273,52 @@ def seeds(stack: Stack, pause: float) -> Dict[str, Any]:
     return {"seconds": seconds, "up": up, "since": since, "health": status, "body": body.strip()}
 
 
+def surge_round(client, lb_image: str, args: argparse.Namespace, workdir: Path, ids: Dict[str, str]) -> Dict[str, Any]:
+    """One surge deploy on a fresh stack, then one replica's readiness measured there."""
+    stack = Stack(client, lb_image, args.replicas, workdir)
+    try:
+        stack.up()
+        mine = ours(stack, workdir, deploy_max_surge=args.replicas, deploy_drain_seconds=args.drain)
+        assert stack.images() == [ids["v2"]] * args.replicas, "the surge did not end on v2"
+        ready = lower_bound(stack, "%s:v2" % APP_IMAGE)
+        total, failed, versions = stack.finish()
+    finally:
+        stack.down()
+    one = sorted(ready)[len(ready) // 2]
+    mine.update(one=one, ready=ready, total=total, failed=failed, versions=versions)
+    return mine
+
+
+def median(values: List[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def report_surge(rounds: List[Dict[str, Any]]) -> str:
+    for number, item in enumerate(rounds, 1):
+        print("(d) surge round %d, deploy.yml with deploy_max_surge: rollout task %.2f s (module %.2f s); one replica's "
+              "readiness %.2f s (%s); task %.2fx, module %.2fx; %d of %d requests failed; served %s"
+              % (number, item["seconds"], item["module_seconds"] or 0.0, item["one"],
+                 ", ".join("%.2f" % v for v in item["ready"]), item["seconds"] / item["one"],
+                 (item["module_seconds"] or 0.0) / item["one"], item["failed"], item["total"], item["versions"]))
+    task = [r["seconds"] / r["one"] for r in rounds]
+    module = [(r["module_seconds"] or 0.0) / r["one"] for r in rounds]
+    failed = sum(r["failed"] for r in rounds)
+    print("    surge over %d rounds: task / one readiness min %.2fx median %.2fx; module min %.2fx median %.2fx"
+          % (len(rounds), min(task), median(task), min(module), median(module)))
+    return ("surge / one replica's readiness: %.2fx (median %.2fx; module %.2fx, median %.2fx; target 1.3x; "
+            "failed requests %d)" % (min(task), median(task), min(module), median(module), failed))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--replicas", type=int, default=4)
     parser.add_argument("--sleep", type=float, default=30.0, help="the seeds' fixed wait after compose up")
+    parser.add_argument("--surge-rounds", type=int, default=3, help="rounds of the surge deploy (fresh stack each)")
+    parser.add_argument("--drain", type=float, default=2.0, help="deploy_drain_seconds of the surge deploy")
+    parser.add_argument("--only", choices=["all", "rolling", "surge"], default="all",
+                        help="run the rolling comparison, the surge one, or both")
     args = parser.parse_args()
 
     client = docker.from_env(timeout=120)
@@ -276,6 +327,9 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="%s-" % PREFIX))
     try:
         print("deploy v1 -> v2, %d replicas behind nginx, load generator on the load balancer" % args.replicas)
+        if args.only == "surge":
+            print(report_surge([surge_round(client, lb_image, args, workdir, ids) for _round in range(args.surge_rounds)]))
+            return 0
 
         stack = Stack(client, lb_image, args.replicas, workdir)
         try:
@@ -316,7 +370,13 @@ def main() -> int:
                   "the module's own %.2f s is %.2fx the lower bound"
                   % (mine["seconds"] - mine["module_seconds"], mine["module_seconds"], mine["module_seconds"] / lower))
         print("seeds / ours: %.1fx" % (peer["seconds"] / mine["seconds"]))
-        print("ours / lower bound: %.2fx (failed requests: ours %d, seeds %d)" % (mine["seconds"] / lower, failed, p_failed))
+        rolling = "ours / lower bound: %.2fx (failed requests: ours %d, seeds %d)" % (mine["seconds"] / lower, failed, p_failed)
+        if args.only == "rolling":
+            print(rolling)
+            return 0
+        summary = report_surge([surge_round(client, lb_image, args, workdir, ids) for _round in range(args.surge_rounds)])
+        print(rolling)
+        print(summary)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         client.close()

@@ -62,8 +62,8 @@ description:
     back to it without arguments.
   - Images are never pulled. The image must be present on the engine (build it, or pull it with
     C(docker pull) or community.docker.docker_image beforehand).
-  - In check mode the module returns the plan (containers, old and new image IDs, batches, order) and
-    changes nothing.
+  - In check mode the module returns the plan (containers, old and new image IDs, batches or surge waves,
+    order, mode) and changes nothing. With C(--diff) it shows each replica's image before and after.
 extends_documentation_fragment:
   - runbook.ops.docker
   - runbook.ops.attributes
@@ -99,6 +99,34 @@ options:
       - How many containers are replaced at once.
     type: int
     default: 1
+  max_surge:
+    description:
+      - Surge mode, as a Kubernetes Deployment's C(maxSurge) - how many new replicas run beside the old ones
+        at once; V(0) (the default) rolls one batch (O(batch_size)) at a time instead.
+      - The new replicas of a wave (up to O(max_surge), all of them when it is at least the number of
+        replicas) are created and started at once, beside the old ones and without the service's network
+        aliases. Each joins the aliases as soon as it passed its own gate. Once every gate of the wave passed
+        (and O(drain_seconds) after the first one joined) the old ones stop together (SIGTERM,
+        O(stop_timeout), each finishing its requests in flight and leaving the aliases as it exits) and are
+        removed; the new ones take their names.
+      - When a gate of the wave fails, its new replicas are removed (at once those that never carried a
+        request) and its old ones were never touched; earlier waves are rolled back as in a rolling deploy.
+      - O(batch_size) is not used. Needs O(order=start-first); a container that holds a fixed host port or
+        address cannot run twice, so the rollout then falls back to stop-first one batch at a time and
+        says so in a C(rollout.<service>.surge) check.
+      - The deploy lock, the monitor periods and the final replica check work as in a rolling deploy.
+    type: int
+    default: 0
+  drain_seconds:
+    description:
+      - Surge mode - each new replica joins the service's network aliases as soon as it passed its own gate;
+        the old replicas keep serving until this many seconds after the first new one joined, then stop.
+        Clients that cache Docker's DNS answers (nginx's C(resolver 127.0.0.11 valid=1s), HAProxy's
+        C(hold valid)) then know a new address before the old ones go. Set it above their cache time (with
+        nginx's C(valid=1s), 1 s lost requests in the tests, 2 s none).
+      - The time overlaps the gates of the rest of the wave, so it costs nothing when they take longer.
+    type: float
+    default: 2
   order:
     description:
       - V(start-first) starts the new container before stopping the old one; V(stop-first) stops the old one first.
@@ -216,8 +244,8 @@ attributes:
     description: Returns the plan (containers, old and new image IDs, batches, order) and changes nothing; it takes no lock and reports one held by another run.
     support: full
   diff_mode:
-    description: No diff is returned.
-    support: none
+    description: One line per replica with its image before and after (what it would be in check mode).
+    support: full
   action_group:
     support: full
     membership: [runbook.ops.docker]
@@ -250,6 +278,16 @@ EXAMPLES = r"""
 - name: Stop the play when the deploy failed (it was rolled back)
   runbook.ops.health_gate:
     results: [api_rollout]
+
+- name: Start all four new replicas at once beside the old ones, switch when every one passed its gate
+  runbook.ops.docker_rollout:
+    project: finchat
+    service: api
+    image: finchat-sec-qa-api:2.0.0
+    max_surge: 4
+    http_gate:
+      url: "http://{ip}:8000/health"
+      network: finchat_default
 
 - name: Show the plan only
   runbook.ops.docker_rollout:
@@ -295,7 +333,8 @@ checks:
       C(rollout.<service>.leftovers) when C(<name>-next) containers of an interrupted rollout were removed,
       C(rollout.<service>.lock) when the lock is held by another run (a warning in check mode) or a stale one
       was taken over, C(rollout.<service>.monitor.final) with O(final_monitor_seconds),
-      C(rollout.<service>.replicas) after the last batch (replicas before and after).
+      C(rollout.<service>.replicas) after the last batch (replicas before and after),
+      C(rollout.<service>.surge) when O(max_surge) was asked but surge is impossible.
   returned: always
   type: list
   elements: dict
@@ -310,8 +349,9 @@ plan:
   description:
     - What the rollout does; null when the engine or the containers are missing.
     - C(containers) lists C(name), C(id), C(old_image_id), C(old_image), C(new_image_id), C(new_image) and
-      C(action) (V(replace) or V(skip)); C(batches) lists container names per batch; also C(order),
-      C(order_note), C(image_id), C(image).
+      C(action) (V(replace) or V(skip)); C(batches) lists container names per batch (per wave in surge
+      mode); also C(order), C(order_note), C(image_id), C(image), C(mode) (V(rolling) or V(surge)) and
+      C(max_surge) (the wave size in surge mode, else V(0)).
   returned: always
   type: dict
 replaced:
@@ -355,6 +395,8 @@ OPTIONS = dict(
     service=dict(type="str"),
     labels=dict(type="list", elements="str"),
     batch_size=dict(type="int", default=1),
+    max_surge=dict(type="int", default=0),
+    drain_seconds=dict(type="float", default=2),
     order=dict(type="str", choices=["start-first", "stop-first"], default="start-first"),
     gate_timeout=dict(type="float", default=60),
     monitor_seconds=dict(type="float", default=0),

@@ -156,6 +156,11 @@ def not_found(exc: BaseException) -> bool:
     return isinstance(exc, NotFound) or getattr(getattr(exc, "response", None), "status_code", None) == 404
 
 
+def conflict(exc: BaseException) -> bool:
+    """Whether an engine error is a 409 (a container name already in use)."""
+    return isinstance(exc, APIError) and getattr(getattr(exc, "response", None), "status_code", None) == 409
+
+
 def inspect_image(client: Any, ref: str) -> Optional[Dict[str, Any]]:
     """The image's inspect attributes, or None when the engine does not have it."""
     try:

@@ -138,13 +138,17 @@ class Gates:
         http = self.http_probe(attrs) if engine[0] == rollout_plan.PASS else None
         return engine, http, attrs
 
-    def wait_gates(self, container_ids: List[str]) -> Dict[str, Tuple[str, str, float]]:
+    def wait_gates(self, container_ids: List[str], on_pass: Optional[Callable[[str], None]] = None
+                   ) -> Dict[str, Tuple[str, str, float]]:
         """Probe until every container passes or fails its gate, or ``gate_timeout`` passes.
 
         Between probes it waits for the engine's events about the containers (a health status
         change, an exit): the probe follows a container becoming healthy at once, without
         polling ``docker inspect``. A container that is healthy but not yet answering its HTTP
         gate is probed every ``probe_interval``; without events every probe waits that long.
+
+        ``on_pass(id)`` is called as soon as a container passed (the others still waiting); an engine
+        error there fails that container's gate.
 
         Returns ``{id: (verdict, reason, seconds)}`` with verdict PASS or FAIL.
         """
@@ -166,6 +170,11 @@ class Gates:
                 except (DockerException, RequestException, OSError) as exc:
                     engine, verdict = (rollout_plan.FAIL, ""), rollout_plan.FAIL
                     why = "engine error: %s" % api_error_message(exc)
+                if verdict == rollout_plan.PASS and on_pass is not None:
+                    try:
+                        on_pass(cid)
+                    except (DockerException, RequestException, OSError) as exc:
+                        verdict, why = rollout_plan.FAIL, "engine error after its gate: %s" % api_error_message(exc)
                 last[cid] = why
                 if verdict != rollout_plan.WAIT:
                     done[cid] = (verdict, why, self.clock() - start)

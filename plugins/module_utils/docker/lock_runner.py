@@ -17,19 +17,15 @@ from typing import Any, Dict, Optional, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.docker import lock_plan
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
-    APIError,
     DockerException,
     RequestException,
+    conflict,
     not_found,
 )
 
 
 class LockHeld(Exception):
     """Another run holds the lock; ``str()`` is the refusal."""
-
-
-def _conflict(exc: BaseException) -> bool:
-    return isinstance(exc, APIError) and getattr(getattr(exc, "response", None), "status_code", None) == 409
 
 
 def _holder(client: Any, name: str) -> Optional[Tuple[str, Dict[str, str]]]:
@@ -58,7 +54,7 @@ def acquire(client: Any, filters: Any, subject: str, image: str, owner: str, tim
                                                   entrypoint=[], network_disabled=True)
             return str(created["Id"]), note
         except (DockerException, RequestException, OSError) as exc:
-            if not _conflict(exc):
+            if not conflict(exc):
                 raise
         holder = _holder(client, name)
         if holder is None:

@@ -23,6 +23,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DockerException,
     RequestException,
     api_error_message,
+    conflict,
     inspect_image,
     not_found,
 )
@@ -48,6 +49,15 @@ def find_members(client: Any, filters: List[str]) -> List[Dict[str, Any]]:
     return sorted(found, key=rollout_plan.container_name)
 
 
+def any_image(client: Any, filters: List[str]) -> Optional[str]:
+    """The image ID of one running container that carries every label in ``filters`` (one listing, no
+    inspection), or None when there is none."""
+    for summary in client.api.containers(all=False, filters={"label": filters}):
+        if summary.get("ImageID"):
+            return str(summary["ImageID"])
+    return None
+
+
 def image_reference(client: Any, ref: str, image_id: str) -> str:
     """``ref`` when it still names ``image_id`` (readable in ``docker ps``), else the ID itself."""
     if ref and not ref.startswith("sha256:"):
@@ -64,13 +74,17 @@ class Engine(Gates):
                  sleep: Callable[[float], None] = time.sleep):
         super().__init__(client, params, clock=clock, sleep=sleep)
         self._image_configs: Dict[str, Dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        # Surge: when the first new container of the current wave joined its aliases.
+        self.joined_at: Optional[float] = None
 
     # -- configuration ---------------------------------------------------- #
     def image_config(self, image_id: str) -> Dict[str, Any]:
-        if image_id not in self._image_configs:
-            attrs = inspect_image(self.client, image_id)
-            self._image_configs[image_id] = (attrs or {}).get("Config") or {}
-        return self._image_configs[image_id]
+        with self._lock:  # the containers of a surge wave are created from several threads
+            if image_id not in self._image_configs:
+                attrs = inspect_image(self.client, image_id)
+                self._image_configs[image_id] = (attrs or {}).get("Config") or {}
+            return self._image_configs[image_id]
 
     def create(self, original: Mapping[str, Any], image: str, name: str,
                extra_labels: Optional[Mapping[str, str]] = None, aliases: bool = True) -> str:
@@ -78,8 +92,14 @@ class Engine(Gates):
         (without their aliases when ``aliases`` is false: see ``attach_aliases``)."""
         spec = rollout_plan.container_spec(original, self.image_config(str(original.get("Image") or "")), image,
                                            extra_labels, aliases=aliases)
-        self.remove_quietly(name)
-        created = self.api.create_container_from_config(spec, name=name)
+        try:
+            created = self.api.create_container_from_config(spec, name=name)
+        except (DockerException, RequestException, OSError) as exc:
+            if not conflict(exc):
+                raise
+            # The name is taken (a leftover, a dead replica being replaced): remove it, once.
+            self.remove_quietly(name)
+            created = self.api.create_container_from_config(spec, name=name)
         new_id = created["Id"]
         _primary, others = rollout_plan.network_plan(original)
         for net in others:
@@ -166,10 +186,40 @@ def launch_batch(engine: Engine, batch: List[Dict[str, Any]], image: str, order:
     return None
 
 
-def gate_batch(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
+def launch_wave(engine: Engine, batch: List[Dict[str, Any]], image: str) -> Optional[str]:
+    """Surge: create and start the new containers of a wave beside the old ones, all at once (one
+    thread each: the engine overlaps their network set-up and start). None, or what failed."""
+    def one(step: Dict[str, Any]) -> None:
+        original = step["original"]
+        step["new_id"] = engine.create(original, image, step["name"] + rollout_plan.NEXT_SUFFIX,
+                                       rollout_plan.previous_labels(original), aliases=not step["deferred"])
+        engine.start(step["new_id"])
+    for step in batch:
+        step["deferred"] = engine.defer_aliases(step["original"])
+    errors = in_parallel(one, batch)
+    for step, error in zip(batch, errors):
+        if error is not None:
+            return "engine error while starting the new %s: %s" % (step["name"], api_error_message(error))
+    return None
+
+
+def gate_batch(engine: Engine, batch: List[Dict[str, Any]], join_early: bool = False) -> Optional[str]:
     """Wait for the gates of a launched batch; fills each step's ``gate``.
-    None when every gate passed, else the reason of the first failure."""
-    results = engine.wait_gates([s["new_id"] for s in batch])
+    None when every gate passed, else the reason of the first failure.
+
+    ``join_early`` (surge): each new container joins its network aliases as soon as it passed its
+    own gate, while the others of its wave still wait for theirs; ``engine.joined_at`` records when
+    the first one did (the old replicas drain from then on)."""
+    steps = {s["new_id"]: s for s in batch}
+
+    def passed(container_id: str) -> None:
+        step = steps[container_id]
+        if step["deferred"]:
+            engine.attach_aliases(container_id, step["original"])
+        step["attached"] = True
+        if engine.joined_at is None:
+            engine.joined_at = engine.clock()
+    results = engine.wait_gates([s["new_id"] for s in batch], on_pass=passed if join_early else None)
     failure = None
     for step in batch:
         verdict, why, seconds = results[step["new_id"]]
@@ -179,15 +229,72 @@ def gate_batch(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
     return failure
 
 
-def finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Optional[str]:
-    """Put a batch that passed its gates in service: join the network aliases, then (start-first)
-    stop and remove the old containers and give the new ones their names. None, or what failed."""
+def join_aliases(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
+    """The new containers of a batch that passed its gates join their network aliases (marked
+    ``attached``: from here on they may carry traffic). None, or what failed."""
     try:
         for step in batch:
             if step["deferred"]:
                 engine.attach_aliases(step["new_id"], step["original"])
+            step["attached"] = True
     except (DockerException, RequestException, OSError) as exc:
         return "engine error while attaching the network aliases of %s: %s" % (step["name"], api_error_message(exc))
+    return None
+
+
+def in_parallel(work: Callable[[Any], None], items: List[Any]) -> List[Optional[BaseException]]:
+    """Run ``work(item)`` for every item at once, one thread each; the exception of each, or None."""
+    errors: List[Optional[BaseException]] = [None] * len(items)
+
+    def one(index: int) -> None:
+        try:
+            work(items[index])
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # returned to the caller
+            errors[index] = exc
+    threads = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(len(items))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def finish_wave(engine: Engine, batch: List[Dict[str, Any]]) -> Optional[str]:
+    """Surge: put a wave that passed its gates in service. Every new container is in the aliases
+    (``gate_batch`` with ``join_early``); the old ones keep serving until ``drain_seconds`` after the
+    first new one joined, so that clients that cache Docker's DNS answers (a load balancer's resolver)
+    know a new address before the old ones go; then they stop together (SIGTERM: each finishes its
+    requests in flight and leaves the aliases as it exits) and are removed, and the new ones take their
+    names. None, or what failed."""
+    failure = join_aliases(engine, [s for s in batch if not s.get("attached")])
+    if failure:
+        return failure
+    if engine.joined_at is None:
+        engine.joined_at = engine.clock()
+    left = engine.joined_at + float(engine.params.get("drain_seconds") or 0) - engine.clock()
+    if left > 0:
+        engine.sleep(left)
+    errors = in_parallel(lambda step: engine.stop_remove(step["original"]["Id"]), batch)
+    for step, error in zip(batch, errors):
+        step["old_removed"] = error is None
+    broken = [(s, e) for s, e in zip(batch, errors) if e is not None]
+    if broken:
+        return "engine error while stopping the old %s: %s" % (
+            broken[0][0]["name"], api_error_message(broken[0][1]))
+    try:
+        for step in batch:
+            engine.rename(step["new_id"], step["name"])
+    except (DockerException, RequestException, OSError) as exc:
+        return "engine error while renaming %s: %s" % (step["name"], api_error_message(exc))
+    return None
+
+
+def finish_batch(engine: Engine, batch: List[Dict[str, Any]], order: str) -> Optional[str]:
+    """Put a batch that passed its gates in service: join the network aliases, then (start-first)
+    stop and remove the old containers and give the new ones their names. None, or what failed."""
+    failure = join_aliases(engine, batch)
+    if failure:
+        return failure
     if order == rollout_plan.START_FIRST:
         try:
             for step in batch:
@@ -232,8 +339,11 @@ def restore(engine: Engine, targets: List[Dict[str, Any]], order: str) -> List[D
         outcome = {"name": name, "image_id": target["image_id"], "restored": False, "error": ""}
         try:
             if not target["restore"]:
-                # The old container still runs: drop the new one (and its -next name).
-                if target["remove_id"]:
+                # The old container still runs: drop the new one (and its -next name); one that never
+                # joined the aliases carried no request, so it is removed at once, without a drain.
+                if target["remove_id"] and target.get("quiet"):
+                    engine.remove_quietly(target["remove_id"])
+                elif target["remove_id"]:
                     engine.stop_remove(target["remove_id"], timeout=2)
                 outcome["restored"] = True
                 outcome["container_id"] = original["Id"]
@@ -278,16 +388,19 @@ def ensure_replicas(engine: Engine, plan: Mapping[str, Any], steps: List[Dict[st
     before = len(plan["containers"])
     replaced: List[str] = []
     lost: List[str] = []
-    for entry in plan["containers"]:
+    current = [by_name[e["name"]]["new_id"] if e["name"] in by_name else e["id"] for e in plan["containers"]]
+    seen: Dict[str, Dict[str, Any]] = {}
+
+    def read(container_id: str) -> None:
+        seen[container_id] = engine.api.inspect_container(container_id)
+    # Every replica read at once (one thread each): the check costs one inspect, not one per replica.
+    errors = in_parallel(read, current)
+    for entry, current_id, error in zip(plan["containers"], current, errors):
         step = by_name.get(entry["name"])
-        current_id = step["new_id"] if step else entry["id"]
-        try:
-            attrs = engine.api.inspect_container(current_id)
-        except (DockerException, RequestException, OSError) as exc:
-            if not not_found(exc):
-                lost.append(entry["name"])
-                continue
-            attrs = None
+        if error is not None and not not_found(error):
+            lost.append(entry["name"])
+            continue
+        attrs = seen.get(current_id)
         if attrs is not None and str(attrs.get("Image")) == image_id and \
                 rollout_plan.engine_verdict(attrs, engine.params.get("wait_health", True))[0] == rollout_plan.PASS:
             continue

@@ -495,6 +495,8 @@ def rollback_targets(steps: Sequence[Mapping[str, Any]]) -> List[Dict[str, Any]]
             "original": step["original"],
             "remove_id": step.get("new_id"),
             "restore": bool(step.get("old_removed")),
+            # Never in the aliases (created without them, gate not passed): it carried no request.
+            "quiet": bool(step.get("deferred")) and not step.get("attached"),
             "image_id": str(step["original"].get("Image") or ""),
         })
     return out

@@ -46,6 +46,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.docker import (
     lock_runner,
     replace_runner,
     rollout_plan,
+    surge_plan,
 )
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import (
     DOCKER_IMPORT_ERROR,
@@ -113,11 +114,11 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
                           fatal=why), [], []
         return None, kept, left
 
-    failed, members, leftovers = read_members()
-    if failed is not None:
-        return failed
     lock_checks: List[Dict[str, Any]] = []
     if check_mode:
+        failed, members, leftovers = read_members()
+        if failed is not None:
+            return failed
         try:
             refusal, note = lock_runner.peek(client, filters, svc, wall_clock())
         except (DockerException, RequestException, OSError) as exc:
@@ -127,9 +128,19 @@ def run_rollout(client: Any, params: Mapping[str, Any], check_mode: bool = False
         elif note:
             lock_checks.append(check("%s.lock" % prefix, OK, note))
         return proceed(client, params, True, members, leftovers, lock_checks, finish, out, clock, sleep)
+    # Before the lock only what it needs: an image the engine has, from one listing of the service's
+    # containers (their full inspection is done once, under the lock).
+    try:
+        lock_image = replace_runner.any_image(client, filters)
+    except (DockerException, RequestException, OSError) as exc:
+        why = "docker engine error: %s" % api_error_message(exc)
+        return finish([down("docker.engine", why)], fatal=why)
+    if lock_image is None:
+        why = "no running container has labels %s" % ", ".join(filters)
+        return finish([down("%s.containers" % prefix, why, value={"labels": filters, "count": 0})], fatal=why)
     timeout = params.get("lock_timeout")
     try:
-        lock_id, note = lock_runner.acquire(client, filters, svc, str(members[0]["Image"]), lock_owner(params),
+        lock_id, note = lock_runner.acquire(client, filters, svc, lock_image, lock_owner(params),
                                             float(DEFAULT_LOCK_TIMEOUT if timeout is None else timeout), wall_clock())
     except lock_runner.LockHeld as exc:
         return finish([check("%s.lock" % prefix, CRITICAL, str(exc))], fatal=str(exc))
@@ -177,7 +188,10 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
     out["image"] = {"id": target_id, "ref": target_ref}
 
     order, note = rollout_plan.choose_order(params.get("order") or rollout_plan.START_FIRST, members)
-    plan = rollout_plan.build_plan(members, target_id, target_ref, int(params.get("batch_size") or 1), order, note)
+    mode, surge, surge_note = surge_plan.choose_mode(int(params.get("max_surge") or 0), order, note)
+    size = surge_plan.wave_size(mode, surge, int(params.get("batch_size") or 1))
+    plan = rollout_plan.build_plan(members, target_id, target_ref, size, order, note)
+    plan.update(mode=mode, max_surge=surge)
     out["plan"] = plan
     out["order"] = order
     todo = [e for e in plan["containers"] if e["action"] == "replace"]
@@ -201,6 +215,8 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
                                     "rollout: %s" % (names, api_error_message(exc))))
     if note:
         checks.append(check("%s.order" % prefix, OK, note, value=order))
+    if surge_note:
+        checks.append(check("%s.surge" % prefix, OK, surge_note, value=mode))
     if not todo:
         checks.append(check("%s.image" % prefix, OK, "all %d containers already run %s (%s)"
                             % (len(members), target_ref, rollout_plan.short_id(target_id)), value=target_id))
@@ -211,9 +227,8 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
         for number, batch in enumerate(plan["batches"], 1):
             for name in batch:
                 entry = next(e for e in todo if e["name"] == name)
-                checks.append(check("%s.%s" % (prefix, name), OK, "would replace %s (%s) by %s (%s) in batch %d, %s"
-                                    % (entry["old_image"], rollout_plan.short_id(entry["old_image_id"]), target_ref,
-                                       rollout_plan.short_id(target_id), number, order), value=entry))
+                checks.append(check("%s.%s" % (prefix, name), OK,
+                                    surge_plan.plan_message(entry, target_ref, target_id, number, plan), value=entry))
         return finish(checks, {metric_key("rollout_replaced", service=svc): 0.0})
 
     # The real thing.
@@ -229,7 +244,9 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
     # old containers out, names) in the background once the next batch is started, while that
     # batch waits for its gates; it is joined before that batch is finished, before a rollback
     # and at the end.
-    overlap = order == rollout_plan.START_FIRST and monitor_seconds <= 0
+    # Surge waves are finished one after the other: all the new replicas of a wave in service, all
+    # its old ones gone, before the next wave starts.
+    overlap = order == rollout_plan.START_FIRST and monitor_seconds <= 0 and mode != surge_plan.SURGE
     waiting: Optional[Tuple[List[Dict[str, Any]], int]] = None
 
     def report(batch: List[Dict[str, Any]], number: int, why: Optional[str]) -> None:
@@ -246,6 +263,10 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
                                     % (step["original"]["Config"].get("Image"), rollout_plan.short_id(step["original"]["Image"]),
                                        target_ref, rollout_plan.short_id(target_id), gate.get("reason"), gate.get("seconds")),
                                     value=value))
+            elif gate.get("verdict") == rollout_plan.PASS:
+                # Passed its own gate, but its batch (surge wave) failed: never put in service for good.
+                checks.append(check("%s.%s" % (prefix, step["name"]), CRITICAL, "passed its gate (%s), withdrawn: %s"
+                                    % (gate.get("reason"), why), value=value))
             else:
                 checks.append(check("%s.%s" % (prefix, step["name"]), CRITICAL, "gate failed: %s"
                                     % (gate.get("reason") or why), value=value))
@@ -254,10 +275,14 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
         batch = [{"name": n, "original": by_name[n], "new_id": None, "old_removed": False, "batch": number}
                  for n in names]
         steps.extend(batch)
-        failure = replace_runner.launch_batch(engine, batch, target_ref, order)
+        if mode == surge_plan.SURGE:
+            engine.joined_at = None
+            failure = replace_runner.launch_wave(engine, batch, target_ref)
+        else:
+            failure = replace_runner.launch_batch(engine, batch, target_ref, order)
         finisher = replace_runner.Finisher(engine, waiting[0], order) if waiting is not None else None
         if failure is None:
-            failure = replace_runner.gate_batch(engine, batch)
+            failure = replace_runner.gate_batch(engine, batch, join_early=mode == surge_plan.SURGE)
         if finisher is not None and waiting is not None:
             earlier = finisher.join()
             report(waiting[0], waiting[1], earlier)
@@ -266,7 +291,9 @@ def proceed(client: Any, params: Mapping[str, Any], check_mode: bool, members: L
         if failure is None and overlap and number < len(plan["batches"]):
             waiting = (batch, number)
             continue
-        if failure is None:
+        if failure is None and mode == surge_plan.SURGE:
+            failure = replace_runner.finish_wave(engine, batch)
+        elif failure is None:
             failure = replace_runner.finish_batch(engine, batch, order)
         if failure is None and monitor_seconds > 0:
             failed, probes, failures, last = engine.monitor([s["new_id"] for s in steps])
@@ -355,7 +382,7 @@ def run(module: Any) -> None:
     validation.validate(module, argspec.RULES)
     if not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-    problem = rollout_plan.option_problem(module.params)
+    problem = rollout_plan.option_problem(module.params) or surge_plan.option_problem(module.params)
     if problem:
         module.fail_json(msg=problem)
     empty = dict(plan=None, replaced=[], rolled_back=False, previous_image=None, image=None, order=None)
@@ -384,6 +411,11 @@ def run(module: Any) -> None:
         close_quietly(client)
     changed = bool(result.pop("changed", False))
     fatal = result.pop("fatal", None)
+    if module._diff and changed:  # pylint: disable=protected-access  # AnsibleModule's --diff flag
+        done = None if module.check_mode else {r["name"] for r in result.get("replaced") or []}
+        diff = surge_plan.plan_diff(result.get("plan"), done)
+        if diff:
+            result["diff"] = diff
     if fatal:
         module.fail_json(msg=fatal, changed=changed, **result)
     module.exit_json(changed=changed, **result)

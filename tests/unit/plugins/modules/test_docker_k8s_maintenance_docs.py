@@ -20,7 +20,7 @@ FRAGMENTS = {
 MODULES = {
     # name: (check_mode support, diff_mode support)
     "container_check": ("full", "none"),
-    "docker_rollout": ("full", "none"),
+    "docker_rollout": ("full", "full"),
     "k8s_rollout": ("full", "full"),
     "maintenance_mode": ("full", "full"),
 }

@@ -184,3 +184,19 @@ def test_monitor_without_a_period_probes_nothing():
     gates = gate_runner.Gates(Client(api), params(monitor_seconds=0))
     assert gates.monitor([CID]) == (False, 0, 0, "")
     assert api.inspects == 0
+
+
+def test_on_pass_runs_as_soon_as_a_container_passes_and_an_engine_error_there_fails_its_gate():
+    from ansible_collections.runbook.ops.plugins.module_utils.docker.client import DockerException
+
+    api = Api(with_events=False)
+    api.health = "healthy"
+    called = []
+    engine = gate_runner.Gates(Client(api), params(), sleep=lambda s: None)
+    verdict, _why, _seconds = engine.wait_gates([CID], on_pass=called.append)[CID]
+    assert verdict == rollout_plan.PASS and called == [CID]
+
+    def broken(_cid):
+        raise DockerException("network connect refused")
+    verdict, why, _seconds = engine.wait_gates([CID], on_pass=broken)[CID]
+    assert verdict == rollout_plan.FAIL and "engine error after its gate: network connect refused" in why

@@ -253,8 +253,13 @@ def test_rollback_targets_newest_first_and_what_to_restore():
              {"name": "p-2", "original": two, "new_id": "n2", "old_removed": False}]
     targets = rollout_plan.rollback_targets(steps)
     assert [t["name"] for t in targets] == ["p-2", "p-1"]
-    assert targets[0] == {"name": "p-2", "original": two, "remove_id": "n2", "restore": False, "image_id": V1}
+    assert targets[0] == {"name": "p-2", "original": two, "remove_id": "n2", "restore": False, "image_id": V1,
+                          "quiet": False}
     assert targets[1]["restore"] is True and targets[1]["remove_id"] == "n1"
+    # Created without its aliases and never attached: it carried no request, removed without a drain.
+    quiet = rollout_plan.rollback_targets([dict(steps[1], deferred=True)])[0]
+    assert quiet["quiet"] is True
+    assert rollout_plan.rollback_targets([dict(steps[1], deferred=True, attached=True)])[0]["quiet"] is False
     # stop-first: the old one is gone and the new one never got created.
     assert rollout_plan.rollback_targets([{"name": "p-1", "original": one, "new_id": None, "old_removed": True}])[0][
         "remove_id"] is None
