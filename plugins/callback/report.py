@@ -30,8 +30,12 @@ description:
   - Uses task results as Ansible already censored them, so results of C(no_log) tasks show no
     content. Writes nothing when the run produced no results at all.
   - Needs enabling, for example C(callbacks_enabled = runbook.ops.report) in C(ansible.cfg).
+  - Sends notifications on the run's final outcome (PagerDuty, Slack, a signed webhook, e-mail) when a
+    C(notify_*) channel is configured; see C(docs/notifications.md).
 requirements:
   - enable in configuration
+extends_documentation_fragment:
+  - runbook.ops.notify.callback
 options:
   report_dir:
     description:
@@ -74,6 +78,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
+from ansible_collections.runbook.ops.plugins.plugin_utils import notify as notify_hook
 from ansible_collections.runbook.ops.plugins.plugin_utils import report as rpt
 
 
@@ -182,6 +187,7 @@ class CallbackModule(CallbackBase):
         except OSError as exc:
             self._display.warning("runbook.ops.report: could not write the report into %s: %s" % (report_dir, exc))
             self.paths = {}
+        notify_hook.after_report(self, self.report, self.paths, check_mode, getattr(self, "_groups", {}))
         if not self.get_option("print_summary"):
             return
         color = {"ok": C.COLOR_OK, "warning": C.COLOR_WARN, "critical": C.COLOR_ERROR}.get(self.report["status"])
@@ -196,3 +202,6 @@ class CallbackModule(CallbackBase):
                 self._display.display("report %-10s %s" % (kind, self.paths[kind]))
         if "latest" in self.paths:
             self._display.display("report %-10s %s" % ("latest", self.paths["latest"]))
+
+    def v2_playbook_on_play_start(self, play):
+        self._groups = notify_hook.groups_of_play(play)  # pylint: disable=attribute-defined-outside-init
