@@ -250,7 +250,7 @@ class SmtpServer:
             login = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
             secret = auth_data.password.decode() if isinstance(auth_data.password, bytes) else auth_data.password
             owner.logins.append(login)
-            return AuthResult(success=(login == username and secret == password))
+            return AuthResult(success=(login == username and secret == password), handled=False)
 
         self.port = free_port()
         self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, tls_context=context,
