@@ -57,6 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
+        if owner.delay:
+            time.sleep(owner.delay)
         entry = {"path": path, "headers": {k.lower(): v for k, v in self.headers.items()}, "raw": raw,
                  "time": time.monotonic()}
         with owner.lock:
@@ -97,6 +99,7 @@ class Receivers:
         self.webhook_secret = webhook_secret
         self.webhook_header = webhook_header
         self.hook_path = hook_path
+        self.delay = 0.0  # seconds before each answer (widens the window of concurrent runs)
         self.lock = threading.Lock()
         self.requests: List[Dict[str, Any]] = []
         self.limits: Dict[str, Any] = {}
