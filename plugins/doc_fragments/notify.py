@@ -296,8 +296,8 @@ options:
       key: notify_lock_timeout
   notify_ca_file:
     description:
-    - CA bundle to verify the HTTPS receivers (and the SMTP server, unless O(smtp_ca_file) is set) instead
-      of the system's.
+    - CA bundle to verify the HTTPS receivers (and the SMTP server, unless O(notify_smtp_ca_file) is set)
+      instead of the system's.
     type: path
     env:
     - name: RUNBOOK_OPS_NOTIFY_CA_FILE
@@ -352,7 +352,7 @@ options:
       key: notify_pagerduty_severities
   notify_slack_token:
     description:
-    - 'Slack bot token (C(xoxb-...)) with C(chat:write). Enables the C(slack) channel with O(slack_channel).
+    - 'Slack bot token (C(xoxb-...)) with C(chat:write). Enables the C(slack) channel with O(notify_slack_channel).
       A secret: never printed.'
     - Only from the environment, never from C(ansible.cfg).
     type: str
@@ -418,7 +418,7 @@ options:
   notify_webhook_url:
     description:
     - URL that receives each event as JSON (schema C(runbook.ops/notification/v1)) with the run's report
-      summary. Needs O(webhook_secret).
+      summary. Needs O(notify_webhook_secret).
     type: str
     env:
     - name: RUNBOOK_OPS_NOTIFY_WEBHOOK_URL
@@ -428,7 +428,7 @@ options:
   notify_webhook_secret:
     description:
     - 'Shared secret of the HMAC-SHA256 signature of the webhook''s body, sent as C(sha256=<hex>) in the
-      O(webhook_header) header. A secret: never printed.'
+      O(notify_webhook_header) header. A secret: never printed.'
     - Only from the environment, never from C(ansible.cfg).
     type: str
     env:
@@ -460,8 +460,8 @@ options:
       key: notify_webhook_severities
   notify_smtp_host:
     description:
-    - SMTP server of the e-mail channel (one message per run, all of its events). Needs O(email_from)
-      and O(email_to).
+    - SMTP server of the e-mail channel (one message per run, all of its events). Needs O(notify_email_from)
+      and O(notify_email_to).
     type: str
     env:
     - name: RUNBOOK_OPS_NOTIFY_SMTP_HOST
@@ -480,7 +480,7 @@ options:
       key: notify_smtp_port
   notify_smtp_username:
     description:
-    - SMTP user, logged in after STARTTLS. Needs O(smtp_password).
+    - SMTP user, logged in after STARTTLS. Needs O(notify_smtp_password).
     type: str
     env:
     - name: RUNBOOK_OPS_NOTIFY_SMTP_USERNAME

@@ -28,7 +28,7 @@ description:
   - A send that fails after its retries is a warning check C(notify.<channel>) and fails the task (the
     notification could not be carried out); what was delivered is still recorded in the state file.
   - Use the FQCN C(runbook.ops.notify) in tasks (C(notify) alone is a task keyword). Runs on the controller
-    (C(delegate_to: localhost)) where the report and the state file are.
+    (C(delegate_to=localhost)) where the report and the state file are.
 extends_documentation_fragment:
   - runbook.ops.attributes
   - runbook.ops.notify
@@ -86,6 +86,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+schema:
+  description: C(runbook.ops/result/v1).
+  returned: always
+  type: str
 status:
   description: C(ok), or C(warning) when a channel is misconfigured or a send failed.
   returned: always
