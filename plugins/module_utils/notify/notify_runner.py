@@ -21,8 +21,8 @@ import os
 import time
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import lifeline, validation
 from ansible_collections.runbook.ops.plugins.module_utils.common import result as schema
-from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 from ansible_collections.runbook.ops.plugins.module_utils.notify import (
     argspec, client, delivery_runner, payload_plan, routing_plan, state_runner)
 
@@ -152,18 +152,26 @@ def _run(report, state, settings, usable, routes, platforms, link, stamp, check_
     failed: Dict[str, List[str]] = {}
     sent: Dict[str, int] = {}
     delivered = set()
+    unreachable: Dict[str, int] = {}
     for item in _requests(events, settings, report, link, stamp):
         request = item["request"]
         channel = request["channel"]
         outcome["requests"].append(_show(request, secrets))
         if check_mode:
             continue
+        if channel in unreachable:
+            # The receiver did not answer after all retries: the run's end is not held any longer
+            # for it; the next run sends these again.
+            unreachable[channel] += 1
+            continue
         try:
             receipt = delivery_runner.deliver(request, settings, sleep=sleep)
         except client.SendError as exc:
             failed.setdefault(channel, []).append(
-                "%s %s: %s" % (", ".join(e["action"] for e in item["events"][:1]),
-                               item["events"][0]["alert"].get("check"), payload_plan.mask_text(exc, secrets)))
+                "%s %s: %s" % (item["events"][0]["action"], item["events"][0]["alert"].get("check"),
+                               payload_plan.mask_text(exc, secrets)))
+            if exc.retryable:
+                unreachable[channel] = 0
             continue
         sent[channel] = sent.get(channel, 0) + len(item["events"])
         outcome["changed"] = True
@@ -177,8 +185,11 @@ def _run(report, state, settings, usable, routes, platforms, link, stamp, check_
                                   "sent": ok})
     for channel in usable:
         if channel in failed:
-            message = "%d of %d notification(s) not delivered: %s" % (
-                len(failed[channel]), len(failed[channel]) + sent.get(channel, 0), "; ".join(failed[channel])[:900])
+            skipped = unreachable.get(channel, 0)
+            message = "%d of %d notification(s) not delivered: %s%s" % (
+                len(failed[channel]) + skipped, len(failed[channel]) + skipped + sent.get(channel, 0),
+                "; ".join(failed[channel])[:900],
+                "; %d more not attempted after the receiver failed" % skipped if skipped else "")
             outcome["checks"].append(schema.check("notify.%s" % channel, schema.WARNING, message,
                                                   value=sent.get(channel, 0)))
         elif channel in sent:
@@ -233,8 +244,11 @@ def run(module: Any) -> None:
     if not channels_of(settings):
         module.fail_json(msg="no channel configured: set pagerduty_routing_key, slack_token, slack_webhook_url, "
                              "webhook_url or smtp_host")
-    outcome = notify_report(report, settings, state_file, link=link, check_mode=module.check_mode,
-                            track=bool(params.get("track")))
+    try:
+        outcome = notify_report(report, settings, state_file, link=link, check_mode=module.check_mode,
+                                track=bool(params.get("track")), sleep=lifeline.guarded())
+    except lifeline.TaskGone as exc:
+        module.fail_json(msg=str(exc))
     checks = outcome["checks"] or [schema.check("notify.run", schema.OK, "nothing to send")]
     result = schema.build(checks, {"notify_sent": sum(1 for e in outcome["events"] if e["sent"])}, subject="notify")
     result.update(changed=bool(outcome["changed"] or (module.check_mode and outcome["requests"])),

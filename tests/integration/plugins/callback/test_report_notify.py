@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -156,14 +155,14 @@ def test_fail_fail_again_recover(workdir, receivers):
     assert {(e["channel"], e["action"], e["sent"]) for e in report["notify"]["events"]} == {
         ("pagerduty", "trigger", True), ("slack", "trigger", True), ("webhook", "trigger", True)}
 
-    proc, _ = run(workdir, CRIT, env)
+    proc = run(workdir, CRIT, env)[0]
     assert proc.returncode == 0
     # one alert, updated (not a second one); the Slack message edited in place
     assert receivers.alerts[KEY]["opened"] == 1 and len(receivers.alerts[KEY]["events"]) == 2
     assert len(receivers.messages) == 1 and list(receivers.messages.values())[0]["edits"] == 1
     assert state(reports)["alerts"][KEY]["failures"] == 2
 
-    proc, _ = run(workdir, OK, env)
+    proc = run(workdir, OK, env)[0]
     assert proc.returncode == 0
     assert receivers.alerts[KEY]["status"] == "resolved"
     assert "[resolved]" in list(receivers.messages.values())[0]["text"]
@@ -214,7 +213,7 @@ def test_receiver_down_changes_neither_result_nor_exit_code(workdir, receivers, 
     assert "runbook.ops.report: notify.pagerduty" in proc.stdout + proc.stderr
     # nothing recorded as sent: the next run (receiver back) triggers
     assert state(reports)["alerts"][KEY]["channels"] == {}
-    proc, _ = run(workdir, CRIT, channel_env(receivers, RUNBOOK_OPS_NOTIFY_WEBHOOK_URL=""), fail_run=fail_run)
+    run(workdir, CRIT, channel_env(receivers, RUNBOOK_OPS_NOTIFY_WEBHOOK_URL=""), fail_run=fail_run)
     assert receivers.alerts[KEY]["status"] == "triggered"
     # the failed task is an alert of its own (task.<name>)
     assert len(receivers.messages) == (2 if fail_run else 1)
@@ -237,7 +236,7 @@ def test_two_runs_ending_at_once_keep_one_consistent_state(workdir, receivers):
     receivers.delay = 0.3
     env = channel_env(receivers, RUNBOOK_OPS_NOTIFY_WEBHOOK_URL="")
     both = CRIT + [{"name": "disk./", "status": "warning", "message": "85%"}]
-    procs = [run(workdir, both, env, background=True)[0] for _ in range(3)]
+    procs = [run(workdir, both, env, background=True)[0] for _run in range(3)]
     outputs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     current = state(workdir / "reports")
@@ -301,5 +300,3 @@ def test_a_slow_receiver_is_bounded_by_the_timeout(workdir, receivers):
     check = [c for c in latest(reports)["notify"]["checks"] if c["name"] == "notify.pagerduty"][0]
     assert check["status"] == "warning" and "within 0.5s" in check["message"], check
 
-
-_ = threading  # the receivers answer from their own threads

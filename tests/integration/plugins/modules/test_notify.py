@@ -223,7 +223,7 @@ def test_receiver_down_is_a_warning_after_the_retries(tmp_path, receivers):
 
 def test_track_false_sends_and_keeps_no_state(tmp_path, receivers):
     run_dir = write_report(tmp_path, [("redis.ping", "critical", "P1")])
-    for _ in range(2):
+    for _run in range(2):
         result = run_module("notify", args_for(receivers, run_dir / "report.json", track=False, slack_token=None,
                                                slack_channel=None, slack_webhook_url=None, webhook_url=None,
                                                webhook_secret=None, threshold=3))
@@ -249,3 +249,16 @@ def test_bad_input_names_the_option(tmp_path, receivers):
         run_module("notify", {"report": str(run_dir), "webhook_url": "http://x/"})
     assert "webhook_secret" in err.value.result["msg"]
     assert os.path.exists(run_dir / "report.json")
+
+
+def test_a_receiver_that_fails_after_its_retries_is_not_tried_again_in_the_same_run(tmp_path, receivers):
+    run_dir = write_report(tmp_path, [("a", "critical", "P1"), ("b", "critical", "P1"), ("c", "critical", "P1")])
+    receivers.limit("/v2/enqueue", 100, 0)
+    with pytest.raises(ModuleFailed) as err:
+        run_module("notify", args_for(receivers, run_dir, retries=1, slack_token=None, slack_channel=None,
+                                      slack_webhook_url=None, webhook_url=None, webhook_secret=None))
+    assert len(receivers.to("/v2/enqueue")) == 2  # the first alert and its one retry
+    message = [c for c in err.value.result["checks"] if c["name"] == "notify.pagerduty"][0]["message"]
+    assert message.startswith("3 of 3 notification(s) not delivered") and "2 more not attempted" in message
+    state = json.loads((tmp_path / "reports" / "notify-state.json").read_text())
+    assert all(a["channels"] == {} for a in state["alerts"].values())  # all three go again next run

@@ -54,7 +54,7 @@ def test_the_lock_wait_is_bounded(tmp_path):
 
 
 def _bump(path, times):
-    for _ in range(times):
+    for _time in range(times):
         with state_runner.session(path) as box:
             alerts = box["state"]["alerts"]
             entry = alerts.setdefault("counter", {"failures": 0})
@@ -66,7 +66,7 @@ def _bump(path, times):
 def test_concurrent_processes_lose_no_update(tmp_path):
     path = str(tmp_path / "notify-state.json")
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_bump, args=(path, 25)) for _ in range(4)]
+    procs = [ctx.Process(target=_bump, args=(path, 25)) for _proc in range(4)]
     for proc in procs:
         proc.start()
     for proc in procs:
