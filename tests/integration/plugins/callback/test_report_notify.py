@@ -299,4 +299,3 @@ def test_a_slow_receiver_is_bounded_by_the_timeout(workdir, receivers):
     assert time.monotonic() - started < 30
     check = [c for c in latest(reports)["notify"]["checks"] if c["name"] == "notify.pagerduty"][0]
     assert check["status"] == "warning" and "within 0.5s" in check["message"], check
-
