@@ -204,4 +204,4 @@ class CallbackModule(CallbackBase):
             self._display.display("report %-10s %s" % ("latest", self.paths["latest"]))
 
     def v2_playbook_on_play_start(self, play):
-        self._groups = notify_hook.groups_of_play(play)  # pylint: disable=attribute-defined-outside-init
+        self._groups = notify_hook.groups_of_play(self, play)  # pylint: disable=attribute-defined-outside-init

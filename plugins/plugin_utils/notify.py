@@ -37,9 +37,14 @@ def options_of(callback: Any) -> Dict[str, Any]:
     return out
 
 
-def groups_of_play(play: Any) -> Dict[str, Sequence[str]]:
-    """The inventory's groups (group -> host names) as the play sees them; empty when unknown."""
+def groups_of_play(callback: Any, play: Any) -> Dict[str, Sequence[str]]:
+    """The inventory's groups (group -> host names) as the play sees them, for the platforms.
+
+    Empty when no channel is configured (nothing is asked of the inventory then) or when unknown.
+    """
     try:
+        if not notify_runner.channels_of(notify_runner.settings_from(options_of(callback))):
+            return {}
         manager = play.get_variable_manager()
         groups = manager.get_vars(play=play, include_hostvars=False).get("groups") or {}
         return {str(g): [str(h) for h in hosts] for g, hosts in groups.items()}
