@@ -237,7 +237,7 @@ def run(module: Any) -> None:
     settings = settings_from(params)
     if not settings.get("platforms"):
         settings["platforms"] = dict((report.get("notify") or {}).get("platforms") or {})
-    run_dir = os.path.dirname(os.path.abspath(path))
+    run_dir = os.path.dirname(os.path.realpath(path))  # reports/latest -> the run's own directory
     state_file = params.get("state_file") or state_runner.default_path(os.path.dirname(run_dir))
     link = payload_plan.link_for(settings.get("report_url"), os.path.basename(run_dir),
                                  os.path.join(run_dir, "report.md"))

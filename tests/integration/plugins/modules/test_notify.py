@@ -262,3 +262,16 @@ def test_a_receiver_that_fails_after_its_retries_is_not_tried_again_in_the_same_
     assert message.startswith("3 of 3 notification(s) not delivered") and "2 more not attempted" in message
     state = json.loads((tmp_path / "reports" / "notify-state.json").read_text())
     assert all(a["channels"] == {} for a in state["alerts"].values())  # all three go again next run
+
+
+def test_hostile_check_names_make_valid_events(tmp_path, receivers, smtp):
+    evil = 'evil "name"\n<b>&amp;</b> ünï ' + "x" * 400
+    run_dir = write_report(tmp_path, [(evil, "critical", "P1"), (evil + "2", "critical", "P1")])
+    result = run_module("notify", args_for(receivers, run_dir, smtp))
+    assert result["status"] == "ok", result["checks"]
+    keys = [e["dedup_key"] for e in result["events"] if e["channel"] == "pagerduty"]
+    assert len(set(keys)) == 2 and all(len(k) <= 255 for k in keys)
+    assert set(keys) <= set(receivers.alerts)
+    text = list(receivers.messages.values())[0]["text"]
+    assert "<b>" not in text and "&lt;b&gt;&amp;amp;" in text
+    assert len(smtp.messages) == 1 and "\nevil" not in smtp.messages[0]["data"].split("\n\n", 1)[0]
