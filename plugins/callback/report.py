@@ -187,7 +187,7 @@ class CallbackModule(CallbackBase):
         except OSError as exc:
             self._display.warning("runbook.ops.report: could not write the report into %s: %s" % (report_dir, exc))
             self.paths = {}
-        notify_hook.after_report(self, self.report, self.paths, check_mode, getattr(self, "_groups", {}))
+        notify_hook.after_report(self, self._display, self.report, self.paths, check_mode, getattr(self, "_groups", {}))
         if not self.get_option("print_summary"):
             return
         color = {"ok": C.COLOR_OK, "warning": C.COLOR_WARN, "critical": C.COLOR_ERROR}.get(self.report["status"])

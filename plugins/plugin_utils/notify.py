@@ -52,10 +52,9 @@ def groups_of_play(callback: Any, play: Any) -> Dict[str, Sequence[str]]:
         return {}
 
 
-def after_report(callback: Any, report: Dict[str, Any], paths: Mapping[str, str], check_mode: bool,
+def after_report(callback: Any, display: Any, report: Dict[str, Any], paths: Mapping[str, str], check_mode: bool,
                  groups: Mapping[str, Sequence[str]]) -> None:
-    """Send the run's notifications and add their outcome to the written report."""
-    display = callback._display  # pylint: disable=protected-access  # the callback's own display
+    """Send the run's notifications and add their outcome to the written report (``display``: the callback's)."""
     options = options_of(callback)
     settings = notify_runner.settings_from(options)
     secrets = notify_runner.secrets_of(settings)
