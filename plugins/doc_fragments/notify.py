@@ -551,7 +551,8 @@ options:
     description:
     - The state file of the open alerts (dedup keys, consecutive failures, Slack's message C(ts)). Locked
       while a run reads and writes it.
-    - Default C(<report_dir>/notify-state.json).
+    - Default C(notify-state.json) in the directory the run directories are written to (see O(report_dir)); a per-job
+      report directory (ansible-runner, AWX) needs a persistent path here.
     type: path
     env:
     - name: RUNBOOK_OPS_NOTIFY_STATE_FILE

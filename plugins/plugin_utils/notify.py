@@ -66,8 +66,10 @@ def after_report(callback: Any, display: Any, report: Dict[str, Any], paths: Map
             display.warning("runbook.ops.report: notifications not sent: notify_%s" % problem)
             return
         settings["platforms"] = routing_plan.platforms_from_groups(groups, settings.get("platform_groups") or [])
-        state_file = options.get("state_file") or state_runner.default_path(callback.get_option("report_dir"))
         directory = paths.get("directory")
+        # Beside the run directories, wherever the callback put them (report_dir, the runner's artifacts).
+        base = os.path.dirname(directory) if directory else callback.get_option("report_dir")
+        state_file = options.get("state_file") or state_runner.default_path(base)
         link = payload_plan.link_for(settings.get("report_url"), os.path.basename(directory) if directory else None,
                                      paths.get("markdown"))
         outcome = notify_runner.notify_report(report, settings, state_file, link=link, check_mode=check_mode)
