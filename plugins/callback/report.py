@@ -35,8 +35,12 @@ description:
     and C(runbook_ops_report) (the path of C(report.json)). Under ansible-runner they are the
     C(artifact_data) of the C(playbook_on_stats) event; in AWX the job's artifacts, which a workflow
     passes to its next nodes as extra variables."
+  - Sends notifications on the run's final outcome (PagerDuty, Slack, a signed webhook, e-mail) when a
+    C(notify_*) channel is configured; see C(docs/notifications.md).
 requirements:
   - enable in configuration
+extends_documentation_fragment:
+  - runbook.ops.notify.callback
 options:
   report_dir:
     description:
@@ -82,6 +86,7 @@ from ansible import context
 from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
+from ansible_collections.runbook.ops.plugins.plugin_utils import notify as notify_hook
 from ansible_collections.runbook.ops.plugins.plugin_utils import report as rpt
 from ansible_collections.runbook.ops.plugins.plugin_utils import run_stats
 
@@ -216,6 +221,7 @@ class CallbackModule(CallbackBase):
             self.paths = {}
         self._publish(self.report["status"], self.report["severity"], self.report["summary"], stats,
                       directory=self.paths.get("directory"))
+        notify_hook.after_report(self, self._display, self.report, self.paths, check_mode, getattr(self, "_groups", {}))
         if not self.get_option("print_summary"):
             return
         color = {"ok": C.COLOR_OK, "warning": C.COLOR_WARN, "critical": C.COLOR_ERROR}.get(self.report["status"])
@@ -230,3 +236,6 @@ class CallbackModule(CallbackBase):
                 self._display.display("report %-10s %s" % (kind, self.paths[kind]))
         if "latest" in self.paths:
             self._display.display("report %-10s %s" % ("latest", self.paths["latest"]))
+
+    def v2_playbook_on_play_start(self, play):
+        self._groups = notify_hook.groups_of_play(self, play)  # pylint: disable=attribute-defined-outside-init
