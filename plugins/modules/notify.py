@@ -135,11 +135,12 @@ state_file:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.notify import argspec, notify_runner
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **argspec.notify_argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec.notify_argspec())
     notify_runner.run(module)
 
 
