@@ -168,15 +168,20 @@ def new_module(module_class, argument_spec: Dict[str, Any], **kwargs: Any):
     for name in names:
         hidden |= secrets(argument_spec[name], lookup(params, name, argument_spec[name])[1])
 
+    messages = [message for _name, message in problems]
+    more = len(messages) - MAX_MESSAGES
+    shape_message = "; ".join(messages[:MAX_MESSAGES]) + (" (and %d more)" % more if more > 0 else "")
+
     class ShapeCheckedModule(module_class):  # pylint: disable=too-few-public-methods
-        """Hides the secrets of the relaxed options from every failure, ansible-core's too."""
+        """Hides the secrets of the relaxed options from every failure, ansible-core's too, and
+        names the options of the wrong shape first, even when ansible-core fails on another rule."""
 
         def fail_json(self, msg, **fail_kwargs):  # pylint: disable=arguments-differ
             self.no_log_values.update(hidden)
+            if not msg.startswith(shape_message):
+                msg = "%s; %s" % (shape_message, msg)
             super().fail_json(msg, **fail_kwargs)
 
     module = ShapeCheckedModule(argument_spec=relaxed(argument_spec, names), **kwargs)
-    messages = [message for _name, message in problems]
-    more = len(messages) - MAX_MESSAGES
-    module.fail_json(msg="; ".join(messages[:MAX_MESSAGES]) + (" (and %d more)" % more if more > 0 else ""))
+    module.fail_json(msg=shape_message)
     return module
