@@ -30,6 +30,11 @@ description:
   - Uses task results as Ansible already censored them, so results of C(no_log) tasks show no
     content. Writes nothing when the run produced no results at all.
   - Needs enabling, for example C(callbacks_enabled = runbook.ops.report) in C(ansible.cfg).
+  - "Publishes the run's verdict as custom stats of the run (what C(ansible.builtin.set_stats) sets):
+    C(runbook_ops_status), C(runbook_ops_severity), C(runbook_ops_summary), C(runbook_ops_report_dir)
+    and C(runbook_ops_report) (the path of C(report.json)). Under ansible-runner they are the
+    C(artifact_data) of the C(playbook_on_stats) event; in AWX the job's artifacts, which a workflow
+    passes to its next nodes as extra variables."
 requirements:
   - enable in configuration
 options:
@@ -37,8 +42,10 @@ options:
     description:
       - Directory for the reports; each run writes into its own subdirectory of it.
       - A relative path is relative to the current working directory.
+      - When not set, and ansible-runner runs the playbook (AWX, or C(ansible_runner.run) in CI), the
+        reports go to C(runbook_ops_report/) in the job's artifact directory (ansible-runner exports
+        it as E(AWX_ISOLATED_DATA_DIR)); otherwise to C(./reports).
     type: path
-    default: ./reports
     env:
       - name: RUNBOOK_OPS_REPORT_DIR
     ini:
@@ -67,6 +74,7 @@ options:
 """
 
 import os
+import sys
 import time
 
 from ansible import constants as C
@@ -75,6 +83,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible.release import __version__ as ansible_version
 
 from ansible_collections.runbook.ops.plugins.plugin_utils import report as rpt
+from ansible_collections.runbook.ops.plugins.plugin_utils import run_stats
 
 
 def _result_of(task_result):
@@ -102,11 +111,27 @@ class CallbackModule(CallbackBase):
         self._items = {}
         self.paths = {}
         self.report = None
+        self._tally = run_stats.Tally()
+        self._stats = None
 
     # -- bookkeeping ---------------------------------------------------------
     def _add(self, host, entry):
         if entry is not None:
             self._hosts.setdefault(host, []).append(entry)
+            self._tally.add(host, entry)
+            self._publish(self._tally.status, self._tally.severity, self._tally.summary())
+
+    def _report_dir(self):
+        return run_stats.report_base(self.get_option("report_dir"), os.environ)
+
+    def _publish(self, status, severity, summary, stats=None, directory=""):
+        """The verdict so far as the run's custom stats (read by the stdout callback before our on_stats)."""
+        stats = stats or self._stats
+        if stats is not None:
+            if directory == "":
+                directory = run_stats.run_directory(self._report_dir(), self._started)
+            for key, value in run_stats.stats_data(status, severity, summary, directory).items():
+                stats.set_custom_stats(key, value)
 
     def _duration(self, host, task):
         start = self._task_start.get((host, task._uuid))
@@ -144,6 +169,13 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook):
         self._started = time.time()
         self._playbook = os.path.basename(getattr(playbook, "_file_name", "") or "")
+        # The run's AggregateStats: the TaskQueueManager that calls us holds it (send_callback's self).
+        frame = sys._getframe(1)  # pylint: disable=protected-access
+        while frame is not None and self._stats is None:
+            holder = frame.f_locals.get("self")
+            if hasattr(getattr(holder, "_stats", None), "set_custom_stats"):
+                self._stats = holder._stats  # pylint: disable=protected-access
+            frame = frame.f_back
 
     def v2_runner_on_start(self, host, task):
         self._task_start[(host.get_name(), task._uuid)] = time.time()
@@ -175,13 +207,15 @@ class CallbackModule(CallbackBase):
         self.report = rpt.build_report(self._hosts, playbook=self._playbook, started=self._started,
                                        finished=finished, ansible_version=ansible_version,
                                        check_mode=check_mode)
-        report_dir = self.get_option("report_dir") or "./reports"
+        report_dir = self._report_dir()
         try:
             self.paths = rpt.write_report(self.report, report_dir, self._started,
                                           warning_as_failure=bool(self.get_option("warning_as_failure")))
         except OSError as exc:
             self._display.warning("runbook.ops.report: could not write the report into %s: %s" % (report_dir, exc))
             self.paths = {}
+        self._publish(self.report["status"], self.report["severity"], self.report["summary"], stats,
+                      directory=self.paths.get("directory"))
         if not self.get_option("print_summary"):
             return
         color = {"ok": C.COLOR_OK, "warning": C.COLOR_WARN, "critical": C.COLOR_ERROR}.get(self.report["status"])

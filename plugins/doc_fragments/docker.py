@@ -46,15 +46,23 @@ options:
   ca_path:
     description:
       - CA certificate (PEM) to verify the engine against.
+      - Defaults to C(ca.pem) in E(DOCKER_CERT_PATH) when that file exists and E(DOCKER_TLS_VERIFY) or
+        E(DOCKER_TLS) is set, as the Docker CLI finds it.
     type: path
   client_cert:
     description:
       - Client certificate (PEM) for engines that require TLS client authentication. Needs O(client_key).
+      - Defaults to C(cert.pem) in E(DOCKER_CERT_PATH), on the same terms as O(ca_path).
     type: path
   client_key:
     description:
       - Private key (PEM) of O(client_cert).
+      - Defaults to C(key.pem) in E(DOCKER_CERT_PATH), on the same terms as O(ca_path).
     type: path
 requirements:
   - Docker SDK for Python (C(docker)) 5.0 or later on the host that runs the module.
+notes:
+  - "The environment variables are read in the environment of the module's process, on the host that
+    runs it: the controller or execution environment for a task delegated to C(localhost), the managed
+    host otherwise. An option set in the task or in C(module_defaults) always wins over its variable."
 """

@@ -31,6 +31,9 @@ options:
     description:
       - Password (C(requirepass) or the ACL user's). No C(AUTH) is sent when not set.
         Never shown in results or messages.
+      - Defaults to E(REDISCLI_AUTH) when set, as for C(redis-cli). The variable is read in the
+        environment of the module's process, on the host that runs it; an option set in the task or in
+        C(module_defaults) wins.
     type: str
   db:
     description:

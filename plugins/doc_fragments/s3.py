@@ -28,26 +28,36 @@ options:
     description:
       - URL of an S3-compatible endpoint (MinIO, Ceph, moto), for example C(http://127.0.0.1:9000).
         Path-style addressing is used when it is set. Defaults to AWS.
+      - Defaults to E(AWS_ENDPOINT_URL_S3), then E(AWS_ENDPOINT_URL), when set.
     type: str
   region:
     description:
       - Region of the bucket.
+      - Defaults to E(AWS_REGION), then E(AWS_DEFAULT_REGION), when set.
     type: str
     default: us-east-1
+  profile:
+    description:
+      - Named profile of the AWS shared configuration and credentials files.
+      - Defaults to E(AWS_PROFILE) when set. Keys given in the access and secret key options win over the profile's.
+    type: str
   access_key:
     description:
-      - Access key ID. When not set, boto3's usual sources apply (environment, shared files, instance role).
+      - Access key ID. Defaults to E(AWS_ACCESS_KEY_ID) when set; otherwise boto3's usual sources apply
+        (shared files, instance role).
       - Never shown in results or messages.
     type: str
     aliases: [aws_access_key_id]
   secret_key:
     description:
       - Secret access key, given together with O(access_key). Never shown in results or messages.
+      - Defaults to E(AWS_SECRET_ACCESS_KEY) when set.
     type: str
     aliases: [aws_secret_access_key]
   session_token:
     description:
       - Session token for temporary credentials. Never shown in results or messages.
+      - Defaults to E(AWS_SESSION_TOKEN) when set.
     type: str
   validate_certs:
     description:
@@ -72,7 +82,12 @@ options:
     default: 60
 
 requirements:
-  - boto3 on the managed host.
+  - boto3 on the host that runs the module.
+notes:
+  - "The environment variables are read in the environment of the module's process, on the host that
+    runs it: the controller or execution environment (where AWX credentials inject them) for a task
+    delegated to C(localhost), the managed host otherwise. An option set in the task or in
+    C(module_defaults) always wins over its variable."
 """
 
     BACKUP_SUBOPTIONS = r"""
@@ -95,26 +110,36 @@ options:
         description:
           - URL of an S3-compatible endpoint (MinIO, Ceph, moto), for example C(http://127.0.0.1:9000).
             Path-style addressing is used when it is set. Defaults to AWS.
+          - Defaults to E(AWS_ENDPOINT_URL_S3), then E(AWS_ENDPOINT_URL), when set.
         type: str
       region:
         description:
           - Region of the bucket.
+          - Defaults to E(AWS_REGION), then E(AWS_DEFAULT_REGION), when set.
         type: str
         default: us-east-1
+      profile:
+        description:
+          - Named profile of the AWS shared configuration and credentials files.
+          - Defaults to E(AWS_PROFILE) when set. Keys given in the access and secret key options win over the profile's.
+        type: str
       access_key:
         description:
-          - Access key ID. When not set, boto3's usual sources apply (environment, shared files, instance role).
+          - Access key ID. Defaults to E(AWS_ACCESS_KEY_ID) when set; otherwise boto3's usual sources apply
+            (shared files, instance role).
           - Never shown in results or messages.
         type: str
         aliases: [aws_access_key_id]
       secret_key:
         description:
           - Secret access key, given together with O(s3.access_key). Never shown in results or messages.
+          - Defaults to E(AWS_SECRET_ACCESS_KEY) when set.
         type: str
         aliases: [aws_secret_access_key]
       session_token:
         description:
           - Session token for temporary credentials. Never shown in results or messages.
+          - Defaults to E(AWS_SESSION_TOKEN) when set.
         type: str
       validate_certs:
         description:

@@ -116,7 +116,7 @@ attributes:
     support: full
     membership: [runbook.ops.health, runbook.ops.docker]
 requirements:
-  - Docker SDK for Python (C(docker)) on the managed host.
+  - Docker SDK for Python (C(docker)) on the host that runs the module.
 notes:
   - Check mode runs the same read-only queries. C(changed) is always false.
 seealso:

@@ -132,7 +132,7 @@ notes:
   - C(changed) is true when an archive was written or extracted (or would be, in check mode); a new archive
     each run is a change.
 requirements:
-  - C(zstd) or C(gzip) on the managed host for those compressions; Python's C(sqlite3) module for SQLite databases.
+  - C(zstd) or C(gzip) on the host that runs the module for those compressions; Python's C(sqlite3) module for SQLite databases.
 seealso:
   - module: runbook.ops.pg_backup
   - module: runbook.ops.backup_verify

@@ -118,7 +118,7 @@ notes:
   - Check mode connects (read-only), reports the path it would write and writes nothing.
   - C(changed) is true when a backup was written (or would be, in check mode).
 requirements:
-  - pg_dump, and zstd or gzip for those compressions, on the managed host.
+  - pg_dump, and zstd or gzip for those compressions, on the host that runs the module.
 seealso:
   - module: runbook.ops.pg_restore
   - module: runbook.ops.backup_verify

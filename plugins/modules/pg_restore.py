@@ -123,7 +123,7 @@ notes:
     it reads the manifest on S3 but downloads nothing.
   - Stop the writers before restoring (playbooks/restore.yml does).
 requirements:
-  - pg_restore, and zstd or gzip for compressed archives, on the managed host.
+  - pg_restore, and zstd or gzip for compressed archives, on the host that runs the module.
 seealso:
   - module: runbook.ops.pg_backup
 """

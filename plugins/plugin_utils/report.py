@@ -211,6 +211,13 @@ def failure_lines(report_hosts: Mapping[str, Any], minimum: str = schema.WARNING
     return [r[3] for r in rows]
 
 
+def summary_line(status: str, severity: str, checks: int, hosts: int, counts: Mapping[str, int]) -> str:
+    """The run's one line: ``critical (P1): 9 checks on 1 host: 1 critical, 0 warning, 8 ok``."""
+    return "%s (%s): %d check%s on %d host%s: %d critical, %d warning, %d ok" % (
+        status, severity, checks, "" if checks == 1 else "s", hosts, "" if hosts == 1 else "s",
+        counts.get(schema.CRITICAL, 0), counts.get(schema.WARNING, 0), counts.get(schema.OK, 0))
+
+
 def build_report(hosts: Mapping[str, List[Dict[str, Any]]], playbook: str = "", started: Optional[float] = None,
                  finished: Optional[float] = None, ansible_version: str = "", check_mode: bool = False) -> Dict[str, Any]:
     """Gather per-host entries (from :func:`task_entry`) into one run report."""
@@ -226,10 +233,7 @@ def build_report(hosts: Mapping[str, List[Dict[str, Any]]], playbook: str = "", 
     duration = None
     if started is not None and finished is not None:
         duration = round(max(0.0, finished - started), 3)
-    summary = "%s (%s): %d check%s on %d host%s: %d critical, %d warning, %d ok" % (
-        verdict["status"], verdict["severity"], len(every), "" if len(every) == 1 else "s",
-        len(out_hosts), "" if len(out_hosts) == 1 else "s",
-        counts[schema.CRITICAL], counts[schema.WARNING], counts[schema.OK])
+    summary = summary_line(verdict["status"], verdict["severity"], len(every), len(out_hosts), counts)
     return {
         "schema": REPORT_SCHEMA,
         "run": {

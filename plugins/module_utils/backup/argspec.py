@@ -15,7 +15,7 @@ from typing import Any, Dict
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 
-from ansible_collections.runbook.ops.plugins.module_utils.postgres import client as postgres_client
+from ansible_collections.runbook.ops.plugins.module_utils.postgres import argspec as postgres_argspec_module
 from ansible_collections.runbook.ops.plugins.module_utils.s3 import argspec as s3_argspec
 
 RULES = ("required_if", "required_one_of", "required_together", "required_by", "mutually_exclusive")
@@ -37,8 +37,9 @@ def extend(spec: Dict[str, Any], options: Dict[str, Any], **rules: Any) -> Dict[
 
 
 def postgres_argspec(**options: Any) -> Dict[str, Any]:
-    """The PostgreSQL connection options (doc fragment runbook.ops.postgres) plus ``options``."""
-    return {"argument_spec": dict(postgres_client.CONNECTION_ARGUMENT_SPEC, **options)}
+    """The PostgreSQL connection options (doc fragment runbook.ops.postgres), with their libpq
+    environment fallbacks (PGHOST, PGPORT, ...), plus ``options``."""
+    return {"argument_spec": dict(postgres_argspec_module.connection_options(), **options)}
 
 
 def restore_options() -> Dict[str, Any]:

@@ -12,17 +12,30 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
+import os
 from typing import Any, Dict
 
 from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import AnsibleFallbackNotFound, env_fallback
 
 from ansible_collections.runbook.ops.plugins.module_utils.docker.client import DEFAULT_DOCKER_HOST
 
 
 def _env(*names: str) -> Any:
     return (env_fallback, list(names))
+
+
+def cert_path_fallback(file_name: str) -> str:
+    """``$DOCKER_CERT_PATH/<file_name>`` as the Docker CLI finds it: only when TLS is asked for in the
+    environment (E(DOCKER_TLS_VERIFY) or E(DOCKER_TLS) not empty) and the file is there."""
+    directory = os.environ.get("DOCKER_CERT_PATH")
+    if not directory or not (os.environ.get("DOCKER_TLS_VERIFY") or os.environ.get("DOCKER_TLS")):
+        raise AnsibleFallbackNotFound
+    path = os.path.join(directory, file_name)
+    if not os.path.isfile(path):
+        raise AnsibleFallbackNotFound
+    return path
 
 
 def docker_argspec() -> Dict[str, Any]:
@@ -37,9 +50,9 @@ def docker_argspec() -> Dict[str, Any]:
             timeout=dict(type="int", default=30, fallback=_env("DOCKER_TIMEOUT")),
             tls=dict(type="bool", default=False, fallback=_env("DOCKER_TLS")),
             validate_certs=dict(type="bool", default=False, fallback=_env("DOCKER_TLS_VERIFY")),
-            ca_path=dict(type="path"),
-            client_cert=dict(type="path"),
-            client_key=dict(type="path"),
+            ca_path=dict(type="path", fallback=(cert_path_fallback, ["ca.pem"])),
+            client_cert=dict(type="path", fallback=(cert_path_fallback, ["cert.pem"])),
+            client_key=dict(type="path", no_log=False, fallback=(cert_path_fallback, ["key.pem"])),
         ),
         required_together=[["client_cert", "client_key"]],
     )

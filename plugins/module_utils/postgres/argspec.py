@@ -25,9 +25,35 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import copy
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 
 from ansible_collections.runbook.ops.plugins.module_utils.postgres import client
+
+
+# The libpq environment variables each connection option falls back to when the task does not set
+# it (as community.postgresql's modules do): an option given in the task or in module_defaults
+# wins, then the variable in the environment of the module's process, then the option's default.
+ENVIRONMENT = dict(
+    login_host="PGHOST",
+    port="PGPORT",
+    login_user="PGUSER",
+    login_password="PGPASSWORD",
+    database="PGDATABASE",
+    ssl_mode="PGSSLMODE",
+    ca_cert="PGSSLROOTCERT",
+    connect_timeout="PGCONNECT_TIMEOUT",
+)
+
+
+def connection_options() -> Dict[str, Dict[str, Any]]:
+    """The connection options of the doc fragment ``runbook.ops.postgres``, each with its
+    environment fallback (``ENVIRONMENT``); a fresh copy on every call."""
+    options = copy.deepcopy(client.CONNECTION_ARGUMENT_SPEC)
+    for name, variable in ENVIRONMENT.items():
+        options[name]["fallback"] = (env_fallback, [variable])
+    return options
 
 
 def postgres_argspec_ex() -> Dict[str, Any]:
@@ -39,7 +65,7 @@ def postgres_argspec_ex() -> Dict[str, Any]:
     lists start empty.
     """
     return dict(
-        argument_spec=copy.deepcopy(client.CONNECTION_ARGUMENT_SPEC),
+        argument_spec=connection_options(),
         mutually_exclusive=[],
         required_together=[],
         required_one_of=[],

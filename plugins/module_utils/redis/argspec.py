@@ -10,6 +10,8 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 
 from ansible_collections.runbook.ops.plugins.module_utils.redis.check_plan import CHECKS
@@ -22,7 +24,8 @@ def connection_argspec() -> Dict[str, Any]:
             login_host=dict(type="str", default="localhost"),
             port=dict(type="int", default=6379),
             login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
+            # As redis-cli: its password from REDISCLI_AUTH, not from the command line.
+            login_password=dict(type="str", no_log=True, fallback=(env_fallback, ["REDISCLI_AUTH"])),
             db=dict(type="int", default=0),
             tls=dict(type="bool", default=False),
             validate_certs=dict(type="bool", default=True),

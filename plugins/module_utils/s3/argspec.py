@@ -9,15 +9,27 @@ __metaclass__ = type  # pylint: disable=invalid-name
 
 from typing import Any, Dict
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 
+
+def _env(*names: str) -> Any:
+    """The first of the environment variables ``names`` that is set (``env_fallback``)."""
+    return (env_fallback, list(names))
+
+
+# An option set in the task (or module_defaults) wins, then the environment variables boto3 and
+# the AWS CLI read, in their order, then the default.
 S3_ARGUMENT_SPEC: Dict[str, Dict[str, Any]] = dict(
     bucket=dict(type="str", required=True),
-    endpoint_url=dict(type="str"),
-    region=dict(type="str", default="us-east-1"),
-    access_key=dict(type="str", no_log=True, aliases=["aws_access_key_id"]),
-    secret_key=dict(type="str", no_log=True, aliases=["aws_secret_access_key"]),
-    session_token=dict(type="str", no_log=True),
+    endpoint_url=dict(type="str", fallback=_env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")),
+    region=dict(type="str", default="us-east-1", fallback=_env("AWS_REGION", "AWS_DEFAULT_REGION")),
+    profile=dict(type="str", fallback=_env("AWS_PROFILE")),
+    access_key=dict(type="str", no_log=True, aliases=["aws_access_key_id"], fallback=_env("AWS_ACCESS_KEY_ID")),
+    secret_key=dict(type="str", no_log=True, aliases=["aws_secret_access_key"],
+                    fallback=_env("AWS_SECRET_ACCESS_KEY")),
+    session_token=dict(type="str", no_log=True, fallback=_env("AWS_SESSION_TOKEN")),
     validate_certs=dict(type="bool", default=True),
     retries=dict(type="int", default=5),
     s3_connect_timeout=dict(type="float", default=10),

@@ -152,7 +152,7 @@ def client_kwargs(params: Mapping[str, Any]) -> Dict[str, Any]:
 def client(params: Mapping[str, Any]):
     try:
         kwargs = client_kwargs(params)
-        return _boto()[0].session.Session().client("s3", **kwargs)
+        return _boto()[0].session.Session(profile_name=params.get("profile") or None).client("s3", **kwargs)
     except Exception as exc:  # pylint: disable=broad-except
         raise S3Error("cannot create the S3 client: %s" % scrub(str(exc), secrets_of(params)))
 

@@ -1,0 +1,1 @@
+"""runbook-ops-run: run a runbook.ops playbook through ansible-runner for CI (see ``cli``)."""
