@@ -19,6 +19,8 @@ import ansible_runner
 import pytest
 import yaml
 
+from utils import awx
+
 from sandbox.services import Postgres, Redis
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -78,10 +80,13 @@ def test_image_is_reused_when_its_inputs_are_unchanged(ee_image):
     assert ee_image.endswith(":" + label)
 
 
-def write_job(private, postgres, redis, ident):
-    """A job's private data dir as AWX lays it out: project/, inventory/, env/."""
+def write_job(private, postgres, redis_port):
+    """A job's private data dir as AWX lays it out (project/, inventory/), the project's
+    ansible.cfg enabling the report callback as the repository's does. No secret in the
+    inventory: they come from the environment the credential types inject."""
     (private / "project").mkdir(parents=True)
     (private / "inventory").mkdir()
+    (private / "project" / "ansible.cfg").write_text("[defaults]\ncallbacks_enabled = runbook.ops.report\n")
     # The playbook of the installed collection, by name (the image has no checkout).
     (private / "project" / "health_check.yml").write_text(
         "---\n- name: Health check from the execution environment\n"
@@ -89,76 +94,102 @@ def write_job(private, postgres, redis, ident):
     inventory = {"all": {"hosts": {"localhost": {
         "ansible_connection": "local",
         "ansible_python_interpreter": "/usr/bin/python3",
-        "health_postgres": {"login_host": "127.0.0.1", "port": postgres.port, "login_user": "monitor",
-                            "login_password": postgres.monitor_password, "database": "app",
-                            "ssl_mode": "disable"},
-        "health_redis": {"login_host": "127.0.0.1", "port": redis.port, "login_password": REDIS_PASSWORD},
+        # Empty dicts would turn the checks off: the keys that are not connection settings.
+        "health_postgres": {"connections_warning": 80},
+        "health_redis": {"login_host": "127.0.0.1", "port": redis_port},
         "health_host": {"mounts": ["/"], "load_warning": 50, "load_critical": 100},
     }}}}
     (private / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    return ident
+
+
+def injected_env(postgres):
+    env = awx.inject("postgres", {"host": "127.0.0.1", "port": str(postgres.port), "username": "monitor",
+                                  "password": postgres.monitor_password, "database": "app", "sslmode": "disable"})
+    env.update(awx.inject("redis", {"password": REDIS_PASSWORD}))
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+def run_in_ee(private, ident, image, envvars):
+    name = "i14-ee-" + ident
+    try:
+        return ansible_runner.run(
+            private_data_dir=str(private), playbook="health_check.yml", ident=ident,
+            process_isolation=True, process_isolation_executable="docker", container_image=image,
+            container_options=["--network=host", "--name=" + name],
+            envvars=envvars, quiet=True, timeout=600,
+        )
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+
+
+def verdict(run):
+    stats = [e for e in run.events if e.get("event") == "playbook_on_stats"]
+    assert len(stats) == 1
+    return stats[0]["event_data"].get("artifact_data") or {}
 
 
 def test_health_check_runs_inside_the_image_through_ansible_runner(ee_image, services, tmp_path):
     postgres, redis = services["postgres"], services["redis"]
     private = tmp_path / "job"
-    ident = write_job(private, postgres, redis, "hc-" + uuid.uuid4().hex[:8])
-    name = "i14-ee-" + ident
-    report_dir = "/runner/artifacts/%s/reports" % ident
-    try:
-        run = ansible_runner.run(
-            private_data_dir=str(private), playbook="health_check.yml", ident=ident,
-            process_isolation=True, process_isolation_executable="docker", container_image=ee_image,
-            container_options=["--network=host", "--name=" + name],
-            envvars={"ANSIBLE_CALLBACKS_ENABLED": "runbook.ops.report", "RUNBOOK_OPS_REPORT_DIR": report_dir,
-                     "ANSIBLE_NOCOLOR": "1"},
-            quiet=True, timeout=600,
-        )
-    finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    ident = "hc-" + uuid.uuid4().hex[:8]
+    write_job(private, postgres, redis.port)
+    run = run_in_ee(private, ident, ee_image, injected_env(postgres))
     stdout = run.stdout.read()
     assert run.status == "successful", stdout[-4000:]
     assert run.rc == 0
-    latest = private / "artifacts" / ident / "reports" / "latest"
+    # The report in the job's artifact directory, where AWX keeps it.
+    latest = private / "artifacts" / ident / "runbook_ops_report" / "latest"
     report = json.loads((latest / "report.json").read_text())
     assert report["status"] == "ok", report.get("failures")
     checks = {c["name"]: c["status"] for r in report["hosts"]["localhost"]["results"] for c in r["checks"]}
     assert checks["redis.ping"] == "ok"
     assert any(name.startswith("postgres.") for name in checks)
     assert any(name.startswith("disk.") for name in checks)
-    # The modules ran in the container (the image's Python), not on this machine.
-    events = [e for e in run.events if e.get("event") == "runner_on_ok"]
-    assert events
-    # No secret in what the job leaves behind.
+    # The verdict as set_stats data, the path as the container sees it.
+    stats = verdict(run)
+    assert stats["runbook_ops_status"] == "ok"
+    assert stats["runbook_ops_severity"] == "P3"
+    assert stats["runbook_ops_report"].startswith("/runner/artifacts/%s/runbook_ops_report/" % ident)
+    # No secret in what the job leaves behind, except in ansible-runner's own `command` and
+    # `env.list` (the job's environment; env.list is what it hands to docker, mode 0644), inside
+    # the job's artifact directory, which only its owner can enter.
+    assert (private / "artifacts" / ident).stat().st_mode & 0o077 == 0
     for path in (private / "artifacts" / ident).rglob("*"):
-        if path.is_file() and path.name not in ("env.list",):
+        if path.is_file() and path.name not in ("command", "env.list"):
             text = path.read_text(errors="replace")
             assert REDIS_PASSWORD not in text, path
-            assert postgres.monitor_password not in text or path.name == "command", path
+            assert postgres.monitor_password not in text, path
 
 
 def test_a_down_service_fails_the_job_and_still_writes_the_report(ee_image, services, tmp_path):
-    postgres, redis = services["postgres"], services["redis"]
+    postgres = services["postgres"]
     private = tmp_path / "job"
-    ident = write_job(private, postgres, redis, "down-" + uuid.uuid4().hex[:8])
-    inventory = yaml.safe_load((private / "inventory" / "hosts.yml").read_text())
+    ident = "down-" + uuid.uuid4().hex[:8]
     # A Redis port where nothing listens: redis.ping is critical, the gate fails the host.
-    inventory["all"]["hosts"]["localhost"]["health_redis"]["port"] = 1
-    (private / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    name = "i14-ee-" + ident
-    try:
-        run = ansible_runner.run(
-            private_data_dir=str(private), playbook="health_check.yml", ident=ident,
-            process_isolation=True, process_isolation_executable="docker", container_image=ee_image,
-            container_options=["--network=host", "--name=" + name],
-            envvars={"ANSIBLE_CALLBACKS_ENABLED": "runbook.ops.report",
-                     "RUNBOOK_OPS_REPORT_DIR": "/runner/artifacts/%s/reports" % ident},
-            quiet=True, timeout=600,
-        )
-    finally:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    write_job(private, postgres, 1)
+    run = run_in_ee(private, ident, ee_image, injected_env(postgres))
     assert run.status == "failed"
     assert run.rc != 0
-    report = json.loads((private / "artifacts" / ident / "reports" / "latest" / "report.json").read_text())
+    report = json.loads((private / "artifacts" / ident / "runbook_ops_report" / "latest" / "report.json").read_text())
     assert report["status"] == "critical"
     assert report["severity"] == "P0"
+    assert verdict(run)["runbook_ops_severity"] == "P0"
+
+
+def test_a_wrong_injected_password_is_a_critical_check_not_a_leak(ee_image, services, tmp_path):
+    postgres, redis = services["postgres"], services["redis"]
+    private = tmp_path / "job"
+    ident = "badpw-" + uuid.uuid4().hex[:8]
+    write_job(private, postgres, redis.port)
+    env = injected_env(postgres)
+    env["PGPASSWORD"] = "wrong-" + uuid.uuid4().hex
+    run = run_in_ee(private, ident, ee_image, env)
+    assert run.status == "failed"
+    report = json.loads((private / "artifacts" / ident / "runbook_ops_report" / "latest" / "report.json").read_text())
+    failing = {c["name"] for r in report["hosts"]["localhost"]["results"] for c in r["checks"]
+               if c["status"] == "critical"}
+    assert any(name.startswith("postgres.") for name in failing), failing
+    stdout = run.stdout.read()
+    assert env["PGPASSWORD"] not in stdout
+    assert env["PGPASSWORD"] not in json.dumps(report)
