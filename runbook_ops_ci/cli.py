@@ -70,7 +70,7 @@ def verdict_of(events: List[Dict[str, Any]]) -> Dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="runbook-ops-run", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="runbook-ops-run", description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("playbook", help="playbook path, relative to --project-dir")
     parser.add_argument("-i", "--inventory", action="append", default=[], help="inventory path or host list")
     parser.add_argument("-e", "--extra-vars", action="append", default=[], help="key=value, JSON, or @file")
