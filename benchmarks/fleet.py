@@ -16,8 +16,9 @@ Wall time is the whole ``ansible-playbook`` process (start-up included, the same
 size runs ``--repeat`` times per side, alternating, and the median is kept. At the largest N the
 report callback is measured from inside the run: a callback plugin (written to a temporary
 directory) subclasses runbook.ops.report and times every call into it; a second run of ours at
-that N traces the memory the callback's code allocates (tracemalloc: peak while it runs, and what
-it still holds when the run ends).
+that N traces the memory allocated inside those calls (tracemalloc, on only while the callback
+runs: the highest peak of one call, and the sum of what the calls still held when they returned).
+--callback-only runs only that second run (and the timed one) at the largest N.
 
 The last line is the ratio of our per-host time to the ping floor at the largest N (target <= 3x):
 
@@ -63,24 +64,21 @@ PROBE = '''
 import json, os, time, tracemalloc
 from ansible_collections.runbook.ops.plugins.callback import report
 
-FILES = ("callback/report.py", "plugin_utils/report.py", "plugin_utils/run_stats.py")
-
-
 class CallbackModule(report.CallbackModule):
     CALLBACK_NAME = "fleet_probe"
     CALLBACK_NEEDS_ENABLED = True
 
     def __init__(self, *args, **kwargs):
-        self._probe = {"calls": 0, "seconds": 0.0, "stats_seconds": 0.0, "peak": 0, "tasks": []}
+        self._probe = {"calls": 0, "seconds": 0.0, "stats_seconds": 0.0, "peak": 0, "held": 0, "tasks": []}
         self._memory = os.environ.get("FLEET_PROBE_MEMORY") == "1"
-        if self._memory:
-            tracemalloc.start(32)
         super().__init__(*args, **kwargs)
 
     def _timed(self, name, *args, **kwargs):
+        # Memory is traced only inside the callback's calls (tracing the whole run would be
+        # inherited by every forked worker): what a call allocates and has not freed when it
+        # returns is counted as held (an upper bound: a later free is not subtracted).
         if self._memory:
-            tracemalloc.reset_peak()
-            before = tracemalloc.get_traced_memory()[0]
+            tracemalloc.start()
         start = time.perf_counter()
         try:
             return getattr(super(), name)(*args, **kwargs)
@@ -91,7 +89,10 @@ class CallbackModule(report.CallbackModule):
             if name == "v2_playbook_on_stats":
                 self._probe["stats_seconds"] += spent
             if self._memory:
-                self._probe["peak"] = max(self._probe["peak"], tracemalloc.get_traced_memory()[1] - before)
+                current, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                self._probe["peak"] = max(self._probe["peak"], peak)
+                self._probe["held"] += current
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._probe["tasks"].append([task.get_name(), time.time()])
@@ -117,11 +118,6 @@ class CallbackModule(report.CallbackModule):
     def v2_playbook_on_stats(self, stats):
         self._timed("v2_playbook_on_stats", stats)
         self._probe["tasks"].append(["(end)", time.time()])
-        if self._memory:
-            snapshot = tracemalloc.take_snapshot()
-            held = sum(trace.size for trace in snapshot.traces
-                       if any(frame.filename.endswith(FILES) for frame in trace.traceback))
-            self._probe["held"] = held
         with open(os.environ["FLEET_PROBE_OUT"], "w") as out:
             json.dump(self._probe, out)
 '''
@@ -148,6 +144,8 @@ def parse_args(argv=None):
     parser.add_argument("--sizes", default="1,10,25,50", help="fleet sizes N, comma-separated (default 1,10,25,50)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per size and side; the median is kept")
     parser.add_argument("--image", default="runbook-ops/debian12-python:1", help="the hosts' image")
+    parser.add_argument("--callback-only", action="store_true",
+                        help="only the report callback's time and memory at the largest N (no ping, no ratio)")
     args = parser.parse_args(argv)
     args.sizes = sorted({int(n) for n in args.sizes.split(",") if n.strip()})
     if not args.sizes or args.sizes[0] < 1:
@@ -237,7 +235,7 @@ def main(argv=None) -> int:
     results = {}
     probe = {}
     try:
-        for size in args.sizes:
+        for size in ([] if args.callback_only else args.sizes):
             write_inventory(work / "hosts.ini", hosts[:size])
             # A warm-up ping: the first docker exec into a fresh container is slower.
             run_playbook(work, work / "ping.yml", size, [], {})
@@ -253,6 +251,11 @@ def main(argv=None) -> int:
             print("N=%-3d ours %6.2f s (%.3f s/host)   ping %6.2f s (%.3f s/host)   %.2fx   [%s]"
                   % (size, results[size][0], results[size][0] / size, results[size][1], results[size][1] / size,
                      results[size][0] / results[size][1], load()))
+        if args.callback_only:
+            write_inventory(work / "hosts.ini", hosts)
+            run_playbook(work, ours_play, largest, ours_extra,
+                         {"ANSIBLE_CALLBACK_PLUGINS": str(probe_dir), "ANSIBLE_CALLBACKS_ENABLED": "fleet_probe",
+                          "FLEET_PROBE_OUT": str(work / "probe.json")})
         probe = json.loads((work / "probe.json").read_text())
         run_playbook(work, ours_play, largest, ours_extra,
                      {"ANSIBLE_CALLBACK_PLUGINS": str(probe_dir), "ANSIBLE_CALLBACKS_ENABLED": "fleet_probe",
@@ -264,12 +267,14 @@ def main(argv=None) -> int:
     report = json.loads((work / "reports" / "latest" / "report.json").read_text())
     nchecks = sum(len(r["checks"]) for h in report["hosts"].values() for r in h["results"])
     print("report callback at N=%d: %.3f s in %d calls (%.3f s writing the report at the end), "
-          "%d hosts x %d checks; memory: %.1f MB more at its peak than before its call, %.1f MB held at the end"
+          "%d hosts x %d checks; memory: %.2f MB at the peak of one call, at most %.2f MB held"
           % (largest, probe["seconds"], probe["calls"], probe["stats_seconds"], len(report["hosts"]),
-             nchecks // max(1, len(report["hosts"])), memory["peak"] / 1e6, memory.get("held", 0) / 1e6))
+             nchecks // max(1, len(report["hosts"])), memory["peak"] / 1e6, memory["held"] / 1e6))
     marks = probe["tasks"]
     spans = ["%s %.2f s" % (name, marks[i + 1][1] - at) for i, (name, at) in enumerate(marks[:-1])]
     print("where the time goes at N=%d (task starts, from the timed run): %s" % (largest, "; ".join(spans)))
+    if args.callback_only:
+        return 0
     ours, floor = results[largest]
     print("ratio at N=%d: %.2fx the ping floor" % (largest, (ours / largest) / (floor / largest)))
     return 0
