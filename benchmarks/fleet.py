@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -215,11 +216,18 @@ def load() -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="runbook-ops-fleet-"))
+    try:
+        return measure(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(args, work: Path) -> int:
     import docker  # only needed for a real run
 
     client = docker.from_env(timeout=120)
     run_id = uuid.uuid4().hex[:6]
-    work = Path(tempfile.mkdtemp(prefix="runbook-ops-fleet-"))
     (work / "ping.yml").write_text(PING_PLAYBOOK)
     health_vars(work / "vars.json")
     probe_dir = work / "callback_plugins"
