@@ -208,7 +208,10 @@ options:
         text cut to O(postgres.query_chars)), the connections by state against C(max_connections), who blocks
         whom (blocking chains) and the open transactions.'
       - A server that cannot be reached is evidence (P0), not a failed collector. Not collected when not
-        given.
+        given; given as C({}), every connection option comes from its default or the environment.
+      - The connection options default to libpq's environment variables when they are set (E(PGHOST),
+        E(PGPORT), E(PGUSER), E(PGPASSWORD), E(PGDATABASE), E(PGSSLMODE), E(PGSSLROOTCERT),
+        E(PGCONNECT_TIMEOUT)), as in the other PostgreSQL modules.
       type: dict
       suboptions:
         login_host:

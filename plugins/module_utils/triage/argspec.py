@@ -18,7 +18,7 @@ from typing import Any, Dict
 from ansible_collections.runbook.ops.plugins.module_utils.common import validation
 from ansible_collections.runbook.ops.plugins.module_utils.docker.argspec import docker_argspec
 from ansible_collections.runbook.ops.plugins.module_utils.k8s.argspec import k8s_argspec
-from ansible_collections.runbook.ops.plugins.module_utils.postgres.client import CONNECTION_ARGUMENT_SPEC
+from ansible_collections.runbook.ops.plugins.module_utils.postgres.argspec import connection_options
 from ansible_collections.runbook.ops.plugins.module_utils.redis.argspec import connection_argspec
 from ansible_collections.runbook.ops.plugins.module_utils.s3.argspec import s3_suboptions
 from ansible_collections.runbook.ops.plugins.module_utils.triage import classify_plan, redact_plan
@@ -63,7 +63,7 @@ def triage_argspec() -> Dict[str, Any]:
             stats=dict(type="bool", default=True),
         ), required_together=docker["required_together"]),
         postgres=dict(type="dict", options=_sub(
-            CONNECTION_ARGUMENT_SPEC,
+            connection_options(),
             statement_timeout=dict(type="float", default=5),
             query_chars=dict(type="int", default=500),
         )),

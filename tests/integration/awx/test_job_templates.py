@@ -25,6 +25,8 @@ from utils import awx
 from utils.backup_fixtures import create_db, drop_db, unique
 from utils.demo_stack import APP_IMAGE, TEST_LABEL, Service, build_demo_images
 
+from ansible_collections.runbook.ops.plugins.module_utils.triage import bundle_runner
+
 ROOT = Path(__file__).resolve().parents[3]
 VENV_BIN = Path(sys.executable).parent
 BUCKET = "awx-backups"
@@ -285,3 +287,24 @@ def test_deploy_with_the_survey_tag_then_rollback_with_its_default(sandbox, serv
     assert extra == {"rollback_version": ""}
     assert run.status == "successful", stdout(run)[-4000:]
     assert {c.attrs["Config"]["Image"] for c in service.replicas()} == {"%s:v1" % APP_IMAGE}
+
+
+def test_triage_with_the_survey_defaults_writes_a_verified_bundle_without_secrets(sandbox):
+    out = sandbox["base"] / ("incidents-%s" % uuid.uuid4().hex[:6])
+    run, report, extra, env = launch(sandbox, "triage", triage_output_dir=str(out))
+    assert extra["triage_reporter"] == "on-call" and float(extra["triage_since_hours"]) == 1
+    assert run.status == "successful", stdout(run)[-4000:]
+    bundles = sorted(out.glob("INC-*.tar.zst"))
+    assert len(bundles) == 1
+    assert bundle_runner.verify_bundle(str(bundles[0])) == []
+    incident = json.loads(bundles[0].with_name(bundles[0].name.replace(".tar.zst", ".json")).read_text())
+    assert incident["reporter"] == "on-call"
+    # The credentials reached the collectors through the injected environment.
+    collectors = {c["name"]: c["status"] for c in incident["collectors"]}
+    assert collectors["postgres"] == "ok" and collectors["redis"] == "ok", collectors
+    files = bundle_runner.read_bundle(str(bundles[0]))
+    everything = b"".join(files.values())
+    for name, value in env.items():
+        if value and any(word in name for word in ("PASSWORD", "SECRET", "AUTH", "TOKEN", "KEY")) and len(value) > 4:
+            assert value.encode() not in everything, name
+    assert_no_secret(run, report, env)
