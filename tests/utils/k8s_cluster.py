@@ -153,3 +153,43 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise AssertionError("no token for service account %s/%s" % (namespace, name))
             time.sleep(0.1)
+
+
+class ReplicaRecorder:
+    """Watches one Deployment and records every new ``spec.replicas`` the apiserver stored, in order.
+
+    A server-side dry run stores nothing, so it never shows here; ``changes`` is what a play did.
+    """
+
+    def __init__(self, cluster: Cluster, namespace: str, name: str):
+        from kubernetes import watch  # noqa: PLC0415 - only the recorder needs it
+        import threading  # noqa: PLC0415
+
+        self.cluster, self.namespace, self.name = cluster, namespace, name
+        listed = cluster.apps.list_namespaced_deployment(namespace, field_selector="metadata.name=%s" % name)
+        self.last = listed.items[0].spec.replicas if listed.items else None
+        self.changes: List[int] = []
+        self._watch = watch.Watch()
+        self._version = listed.metadata.resource_version
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for event in self._watch.stream(self.cluster.apps.list_namespaced_deployment, self.namespace,
+                                            field_selector="metadata.name=%s" % self.name,
+                                            resource_version=self._version, timeout_seconds=600):
+                replicas = event["object"].spec.replicas
+                if event["type"] == "MODIFIED" and replicas != self.last:
+                    self.changes.append(replicas)
+                    self.last = replicas
+        except Exception:  # noqa: BLE001 - the watch ends with the test
+            pass
+
+    def settle(self, seconds: float = 0.5) -> List[int]:
+        """The changes, once the watch had time to deliver the last events."""
+        time.sleep(seconds)
+        return list(self.changes)
+
+    def stop(self) -> None:
+        self._watch.stop()

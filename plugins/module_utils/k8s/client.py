@@ -219,6 +219,8 @@ class K8sApi:
     def __init__(self, api_client: Any, host: str, timeout: float = 30.0):
         self.api_client = api_client
         self.apps = kube_client.AppsV1Api(api_client)
+        self.core = kube_client.CoreV1Api(api_client)
+        self.custom = kube_client.CustomObjectsApi(api_client)
         self.host = host
         self.timeout = timeout
 
@@ -257,3 +259,31 @@ class K8sApi:
             kwargs["dry_run"] = "All"
         return self._call(self.apps.patch_namespaced_deployment, name, namespace, [dict(op) for op in ops],
                           field_manager="runbook.ops", **kwargs)
+
+    # -- reads of the health check (k8s_check) ----------------------------- #
+    def read_namespace(self, name: str) -> Dict[str, Any]:
+        return self._call(self.core.read_namespace, name)
+
+    def list_in_namespace(self, kind: str, namespace: str) -> List[Dict[str, Any]]:
+        """The items of one kind in a namespace: deployments, statefulsets, pods, events, pvcs."""
+        method = {
+            "deployments": self.apps.list_namespaced_deployment,
+            "statefulsets": self.apps.list_namespaced_stateful_set,
+            "pods": self.core.list_namespaced_pod,
+            "events": self.core.list_namespaced_event,
+            "pvcs": self.core.list_namespaced_persistent_volume_claim,
+        }[kind]
+        return list(self._call(method, namespace).get("items") or [])
+
+    def list_nodes(self) -> List[Dict[str, Any]]:
+        return list(self._call(self.core.list_node).get("items") or [])
+
+    def list_custom(self, group: str, version: str, namespace: str, plural: str) -> Optional[List[Dict[str, Any]]]:
+        """Namespaced custom resources; None when the API server does not know the resource (no CRD)."""
+        try:
+            found = self._call(self.custom.list_namespaced_custom_object, group, version, namespace, plural)
+        except K8sApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return list(found.get("items") or [])
