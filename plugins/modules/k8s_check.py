@@ -153,7 +153,7 @@ metrics:
     - C(k8s_up), C(k8s_nodes), C(k8s_nodes_ready), C(k8s_workload_desired_replicas{namespace,kind,workload}),
       C(k8s_workload_available_replicas{namespace,kind,workload}), C(k8s_pods{namespace}),
       C(k8s_pods_unhealthy{namespace,problem}), C(k8s_warning_events{namespace,reason}),
-      C(k8s_certificate_expiry_days{namespace,certificate}), C(k8s_pvcs_unbound{namespace}).
+      C(k8s_certificate_expiry_seconds{namespace,certificate}), C(k8s_pvcs_unbound{namespace}).
   returned: always
   type: dict
 """

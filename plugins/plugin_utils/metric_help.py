@@ -49,6 +49,17 @@ METRIC_HELP: Dict[str, str] = {
     "k8s_rollout_rolled_back": "1 when the Deployment was rolled back, 0 when not.",
     "k8s_rollout_revision": "Revision of the Deployment after the rollout.",
     "k8s_rollout_available_replicas": "Available replicas of the Deployment after the rollout.",
+    # the Kubernetes health check (k8s_check)
+    "k8s_up": "1 when the Kubernetes API server answered, 0 when not.",
+    "k8s_nodes": "Nodes of the cluster.",
+    "k8s_nodes_ready": "Nodes whose Ready condition is True.",
+    "k8s_workload_desired_replicas": "Desired replicas of the Deployment or StatefulSet.",
+    "k8s_workload_available_replicas": "Available (StatefulSet: ready) replicas of the Deployment or StatefulSet.",
+    "k8s_pods": "Pods of the namespace that have not finished.",
+    "k8s_pods_unhealthy": "Pods of the namespace with a problem, per problem (crashloop, image, pending, not_ready, restarts).",
+    "k8s_warning_events": "Warning events of the namespace in the check's window, repeats counted, per reason (all: every reason).",
+    "k8s_certificate_expiry_seconds": "Seconds until the cert-manager Certificate's notAfter (negative once expired).",
+    "k8s_pvcs_unbound": "PersistentVolumeClaims of the namespace that are not Bound.",
     # HTTP and TLS (http_check, tls_check)
     "http_up": "1 when the endpoint answered as expected, 0 when not.",
     "http_latency_seconds": "Response time of the endpoint, in seconds.",

@@ -313,7 +313,7 @@ def certificates_check(namespace: str, certificates: Optional[List[Mapping[str, 
         not_after = parse_time((cert.get("status") or {}).get("notAfter"))
         if not_after is not None:
             days = (not_after - now) / 86400.0
-            metrics[metric_key("k8s_certificate_expiry_days", namespace=namespace, certificate=cname)] = round(days, 2)
+            metrics[metric_key("k8s_certificate_expiry_seconds", namespace=namespace, certificate=cname)] = float(round(not_after - now))
             if days < crit_days:
                 problems.append((CRITICAL, "%s expires in %.1f days" % (cname, days) if days >= 0
                                  else "%s expired %.1f days ago" % (cname, -days)))

@@ -216,7 +216,7 @@ def test_certificates_not_installed_then_not_ready_and_expiring(k8s_cluster, k8s
     certs = checks(result)["k8s.%s.certificates" % k8s_ns]
     assert certs["status"] == "critical"
     assert "broken not Ready (Issuing certificate as Secret does not exist)" in certs["message"]
-    assert 89 < result["metrics"]['k8s_certificate_expiry_days{certificate="api",namespace="%s"}' % k8s_ns] < 91
+    assert 89 * 86400 < result["metrics"]['k8s_certificate_expiry_seconds{certificate="api",namespace="%s"}' % k8s_ns] < 91 * 86400
 
 
 def test_claim_that_nothing_binds(k8s_cluster, k8s_ns):

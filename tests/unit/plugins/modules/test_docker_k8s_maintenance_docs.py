@@ -22,6 +22,7 @@ MODULES = {
     "container_check": ("full", "none"),
     "docker_rollout": ("full", "none"),
     "k8s_rollout": ("full", "full"),
+    "k8s_check": ("full", "none"),
     "maintenance_mode": ("full", "full"),
 }
 
