@@ -35,6 +35,7 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -259,8 +260,16 @@ class ControlPlane:
         return "\n".join(parts)
 
     def stop(self) -> None:
-        if self.run_dir.is_dir():
-            self._cp("stop", self._env(), 60)
+        """Kill the processes at once (their state is thrown away: cp.sh stop removes etcd's data),
+        then let cp.sh clean up. A graceful stop takes about 10 s, mostly the apiserver's."""
+        if not self.run_dir.is_dir():
+            return
+        for pidfile in self.run_dir.glob("*.pid"):
+            try:
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                pass
+        self._cp("stop", self._env(), 60)
 
     def status(self) -> str:
         return self._cp("status", self._env(), 30).stdout

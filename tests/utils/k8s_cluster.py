@@ -89,12 +89,20 @@ class Cluster:
     def revision(self, namespace: str, name: str) -> int:
         return int(self.deployment(namespace, name)["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
 
-    def set_image(self, namespace: str, name: str, images: Mapping[str, str], wait: bool = True) -> None:
-        """``kubectl set image`` by hand (a strategic merge patch), to build a rollout history."""
+    def set_image(self, namespace: str, name: str, images: Mapping[str, str], wait: bool = True,
+                  observed: bool = False) -> None:
+        """``kubectl set image`` by hand (a strategic merge patch), to build a rollout history; ``wait``
+        for the rollout, or only until the controller ``observed`` it (its ReplicaSet and revision exist)."""
         patch = {"spec": {"template": {"spec": {"containers": [{"name": k, "image": v} for k, v in images.items()]}}}}
-        self.apps.patch_namespaced_deployment(name, namespace, patch)
-        if wait:
+        generation = self.apps.patch_namespaced_deployment(name, namespace, patch).metadata.generation
+        if wait and not observed:
             self.wait_rollout(namespace, name)
+        elif observed:
+            deadline = time.monotonic() + 60
+            while (self.apps.read_namespaced_deployment(name, namespace).status.observed_generation or 0) < generation:
+                if time.monotonic() > deadline:
+                    raise AssertionError("deployment %s/%s: generation %s never observed" % (namespace, name, generation))
+                time.sleep(0.05)
 
     def wait_rollout(self, namespace: str, name: str, timeout: float = 60) -> Dict[str, Any]:
         """Until the Deployment's rollout is complete (what ``kubectl rollout status`` waits for)."""

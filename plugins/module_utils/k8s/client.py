@@ -18,6 +18,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import json
+import math
 import os
 import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -247,6 +248,38 @@ class K8sApi:
 
     def get_deployment(self, namespace: str, name: str) -> Dict[str, Any]:
         return self._call(self.apps.read_namespaced_deployment, name, namespace)
+
+    def watch_deployment(self, namespace: str, name: str, resource_version: Optional[str], seconds: float) -> bool:
+        """Block until the Deployment changes after ``resource_version`` or ``seconds`` pass; True on a change.
+
+        One watch request (``?watch=1``, the server closing it after ``seconds`` rounded up, the
+        client's read timeout ``seconds``): the wait of a rollout wakes when the controller writes
+        the status, as ``kubectl rollout status`` does, instead of at the next poll. Errors raise
+        like the other calls (a server without watch answers 404 or 405)."""
+        kwargs: Dict[str, Any] = {"field_selector": "metadata.name=%s" % name, "watch": True,
+                                  "timeout_seconds": max(1, int(math.ceil(seconds)))}
+        if resource_version:
+            kwargs["resource_version"] = resource_version
+        try:
+            response = self.apps.list_namespaced_deployment(
+                namespace, _preload_content=False, _request_timeout=(self.timeout, max(0.05, seconds)), **kwargs)
+        except ApiException as exc:
+            if not getattr(exc, "status", None):
+                raise K8sUnreachable(describe_transport_error(exc, self.host, self.timeout))
+            raise api_error(exc)
+        except (Urllib3Error, OSError) as exc:
+            if "timed out" in str(exc).lower():
+                return False
+            raise K8sUnreachable(describe_transport_error(exc, self.host, self.timeout))
+        try:
+            for chunk in response.stream(4096):
+                if chunk.strip():
+                    return True
+            return False
+        except (Urllib3Error, OSError):  # the read timeout: nothing changed within ``seconds``
+            return False
+        finally:
+            response.release_conn()
 
     def list_replicasets(self, namespace: str, selector: str) -> List[Dict[str, Any]]:
         kwargs = {"label_selector": selector} if selector else {}

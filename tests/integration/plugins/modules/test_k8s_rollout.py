@@ -27,8 +27,8 @@ REVISION = "deployment.kubernetes.io/revision"
 @pytest.fixture()
 def api(k8s_cluster, k8s_ns):
     """The namespace with Deployment ``api`` at revision 3 (0.8, 0.9, then 1.0), 3 replicas."""
-    k8s_cluster.create_deployment(k8s_ns, "api", {"api": "reg/api:0.8"}, replicas=3)
-    k8s_cluster.set_image(k8s_ns, "api", {"api": "reg/api:0.9"})
+    k8s_cluster.create_deployment(k8s_ns, "api", {"api": "reg/api:0.8"}, replicas=3, wait=False)
+    k8s_cluster.set_image(k8s_ns, "api", {"api": "reg/api:0.9"}, observed=True)  # revision 2 exists
     k8s_cluster.set_image(k8s_ns, "api", {"api": "reg/api:1.0"})
     return k8s_cluster, k8s_ns
 
