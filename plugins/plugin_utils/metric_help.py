@@ -59,6 +59,9 @@ METRIC_HELP: Dict[str, str] = {
     "k8s_pods_unhealthy": "Pods of the namespace with a problem, per problem (crashloop, image, pending, not_ready, restarts).",
     "k8s_warning_events": "Warning events of the namespace in the check's window, repeats counted, per reason (all: every reason).",
     "k8s_certificate_expiry_seconds": "Seconds until the cert-manager Certificate's notAfter (negative once expired).",
+    "k8s_secret_rotated_keys": "Keys of the Secret whose value the rotation changed.",
+    "k8s_secret_restarted_workloads": "Workloads restarted with the Secret's new values.",
+    "k8s_secret_rolled_back": "1 when a failed restart rolled the Secret back, 0 when not.",
     "k8s_pvcs_unbound": "PersistentVolumeClaims of the namespace that are not Bound.",
     # HTTP and TLS (http_check, tls_check)
     "http_up": "1 when the endpoint answered as expected, 0 when not.",

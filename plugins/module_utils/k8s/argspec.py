@@ -83,3 +83,39 @@ CHECK_RULES = [
     validation.not_empty("namespaces"),
     validation.ordered("cert_warning_days", "cert_critical_days", high_is_bad=False),
 ]
+
+
+def k8s_secret_rotate_argspec() -> Dict[str, Any]:
+    """``k8s_secret_rotate``: the connection, the Secret, its new data (one source per key), the restarts."""
+    spec = k8s_argspec()
+    spec["argument_spec"].update(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", default="default"),
+        data=dict(type="list", elements="dict", required=True, options=dict(
+            key=dict(type="str", required=True, no_log=False),
+            value=dict(type="str", no_log=True),
+            file=dict(type="path"),
+            env=dict(type="str"),
+            generate=dict(type="int"),
+        ), mutually_exclusive=[("value", "file", "env", "generate")],
+            required_one_of=[("value", "file", "env", "generate")]),
+        restart=dict(type="bool", default=True),
+        wait_timeout=dict(type="float", default=300),
+        wait_sleep=dict(type="float", default=2),
+        http_gate=dict(type="dict", options=dict(
+            endpoints=dict(type="list", elements="dict", required=True),
+            timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=2),
+        )),
+    )
+    return spec
+
+
+SECRET_RULES = [
+    validation.at_least("request_timeout", 0, inclusive=False),
+    validation.at_least("wait_timeout", 0, inclusive=False),
+    validation.at_most("wait_timeout", 3600),
+    validation.at_least("wait_sleep", 0, inclusive=False),
+    validation.not_empty("data"),
+    validation.http_status("http_gate.endpoints.status_codes"),
+]

@@ -320,3 +320,22 @@ class K8sApi:
                 return None
             raise
         return list(found.get("items") or [])
+
+    # -- Secrets and StatefulSets (k8s_secret_rotate) --------------------- #
+    def get_secret(self, namespace: str, name: str) -> Dict[str, Any]:
+        return self._call(self.core.read_namespaced_secret, name, namespace)
+
+    def patch_secret(self, namespace: str, name: str, ops: Sequence[Mapping[str, Any]],
+                     dry_run: bool = False) -> Dict[str, Any]:
+        kwargs: Dict[str, Any] = {"_content_type": JSON_PATCH}
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        return self._call(self.core.patch_namespaced_secret, name, namespace, [dict(op) for op in ops],
+                          field_manager="runbook.ops", **kwargs)
+
+    def get_statefulset(self, namespace: str, name: str) -> Dict[str, Any]:
+        return self._call(self.apps.read_namespaced_stateful_set, name, namespace)
+
+    def patch_statefulset(self, namespace: str, name: str, ops: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+        return self._call(self.apps.patch_namespaced_stateful_set, name, namespace, [dict(op) for op in ops],
+                          field_manager="runbook.ops", _content_type=JSON_PATCH)

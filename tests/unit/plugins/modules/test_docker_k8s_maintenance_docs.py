@@ -23,6 +23,7 @@ MODULES = {
     "docker_rollout": ("full", "none"),
     "k8s_rollout": ("full", "full"),
     "k8s_check": ("full", "none"),
+    "k8s_secret_rotate": ("full", "full"),
     "maintenance_mode": ("full", "full"),
 }
 

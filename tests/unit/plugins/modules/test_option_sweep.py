@@ -72,6 +72,8 @@ BASE: Dict[str, Dict[str, Any]] = {
     "http_check": dict(endpoints=[dict(name="api", url="http://127.0.0.1:%d/health" % CLOSED)], timeout=1,
                        bearer_token=SECRET),
     "k8s_check": dict(host="http://127.0.0.1:%d" % CLOSED, request_timeout=1, api_key=SECRET),
+    "k8s_secret_rotate": dict(name="sweep", data=[dict(key="A", value=SECRET)], host="http://127.0.0.1:%d" % CLOSED,
+                              request_timeout=1, api_key=SECRET),
     "k8s_rollout": dict(name="sweep", host="http://127.0.0.1:%d" % CLOSED, request_timeout=1, api_key=SECRET),
     "log_check": dict(logs=[dict(path=ABSENT + ".log")], patterns=[dict(name="err", regex="ERROR")]),
     "maintenance_mode": dict(state="on", path=os.path.join(ROOT, "www")),
