@@ -10,7 +10,8 @@ each way rolls it to a new image tag in turn (ours, then kubectl, alternating wh
 - ours: `k8s_rollout` with `images` and an `http_gate` of one endpoint (a loopback HTTP server
   answering 200), run in-process the way Ansible runs a module (utils.run.run_module: the argument
   spec, the client set-up, the patch, the wait for the rollout, the gate), timed from the call to
-  its return; `wait_sleep` is --wait-sleep (default 2 s, the module's own; the pause between two reads is a watch of the Deployment that ends when the controller writes);
+  its return; `wait_sleep` is --wait-sleep (default 2 s, the module's own; the pause between two
+  reads is a watch of the Deployment that ends when the controller writes);
 - kubectl: `kubectl set image deployment/web web=<image>` then `kubectl rollout status
   deployment/web`, two processes, timed from the first's start to the second's end. kubectl is the
   first on PATH (here Google Cloud SDK's v1.32 client; Debian's kubernetes-client 1.20 would do).
@@ -81,7 +82,7 @@ def python_client_way(apps: Any, namespace: str, image: str, timeout: float = 12
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--replicas", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--wait-sleep", type=float, default=2, help="k8s_rollout's wait_sleep (default 2, the module's)")
@@ -158,9 +159,12 @@ def main() -> int:
                 ways[name]()
                 times[name].append(time.monotonic() - started)
             print("round %d: k8s_rollout %.2f s, kubectl %.2f s" % (round_no + 1, times["ours"][-1], times["kubectl"][-1]))
-        what = ("kubectl %s" % subprocess.run([kubectl, "version", "--client", "-o", "yaml"], capture_output=True,
-                                               text=True, check=False).stdout.split("gitVersion:")[1].split()[0]
-                if kubectl else "no kubectl here: the kubernetes Python client did its two steps (patch, watch)")
+        if kubectl:
+            version = subprocess.run([kubectl, "version", "--client", "-o", "yaml"], capture_output=True, text=True,
+                                     check=False).stdout
+            what = "kubectl %s" % version.split("gitVersion:")[1].split()[0]
+        else:
+            what = "no kubectl here: the kubernetes Python client did its two steps (patch, watch)"
         ours_median, theirs_median = statistics.median(times["ours"]), statistics.median(times["kubectl"])
         print("%d replicas, %d rounds, wait_sleep %g s, gate of 1 endpoint; peer: %s"
               % (args.replicas, args.rounds, args.wait_sleep, what))

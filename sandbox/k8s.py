@@ -276,7 +276,7 @@ class ControlPlane:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sandbox.k8s", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sandbox.k8s", description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("action", choices=["start", "stop", "status", "binaries"])
     parser.add_argument("--base", default=str(REPO / ".sandbox" / "k8s"), help="state directory (default .sandbox/k8s)")
     parser.add_argument("--nodes", type=int, default=1, help="fake nodes (default 1)")

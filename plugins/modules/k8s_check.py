@@ -131,7 +131,9 @@ status:
   type: str
   sample: ok
 severity:
-  description: P0 when the API server, a namespace or every replica of a workload (or every node) is missing, P1 for another critical check, P2 for a warning, P3 when all is ok.
+  description:
+    - P0 when the API server, a namespace or every replica of a workload (or every node) is missing, P1 for
+      another critical check, P2 for a warning, P3 when all is ok.
   returned: always
   type: str
   sample: P3

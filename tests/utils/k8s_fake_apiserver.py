@@ -421,8 +421,8 @@ class FakeApiServer:
                 return 401, status_body(401, "Unauthorized", "Unauthorized")
             if self.fail_after_patch and any(r["method"] == "PATCH" and "dryRun" not in r["path"]
                                              for r in self.requests[:-1]):
-                code = self.fail_after_patch
-                return code, status_body(code, "ServiceUnavailable", "injected fault: the apiserver answers %d" % code)
+                code = int(self.fail_after_patch)
+                return code, status_body(code, "ServiceUnavailable", "injected fault: the apiserver answers %s" % code)
             if url.path == "/version":
                 return 200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0-fake", "platform": "linux/amd64"}
             if len(parts) < 6 or parts[:3] != ["apis", "apps", "v1"] or parts[3] != "namespaces":

@@ -54,7 +54,7 @@ def parse_time(stamp: Any) -> Optional[float]:
     text = str(stamp).strip()
     if text.endswith("Z"):
         text = text[:-1]
-    text = text.split(".")[0].split("+")[0]
+    text = text.split(".", 1)[0].split("+", 1)[0]
     try:
         return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S")))
     except ValueError:
@@ -186,7 +186,7 @@ POD_KINDS = (("crashloop", "in CrashLoopBackOff"), ("image", "cannot pull their 
 def pods_check(namespace: str, pods: List[Mapping[str, Any]], now: float,
                params: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, float]]:
     """``k8s.<ns>.pods``: every problem pod, by kind; critical for crash loops, pull errors and long Pending."""
-    found: Dict[str, List[str]] = {kind: [] for kind, _ in POD_KINDS}
+    found: Dict[str, List[str]] = {kind: [] for kind, _other in POD_KINDS}
     statuses = []
     for pod in pods:
         for status, kind, text in pod_problems(pod, now, params):
@@ -195,7 +195,7 @@ def pods_check(namespace: str, pods: List[Mapping[str, Any]], now: float,
     running = [p for p in pods if not _finished(p)]
     value = {kind: items for kind, items in found.items() if items}
     metrics = {metric_key("k8s_pods", namespace=namespace): float(len(running))}
-    for kind, _ in POD_KINDS:
+    for kind, _other in POD_KINDS:
         metrics[metric_key("k8s_pods_unhealthy", namespace=namespace, problem=kind)] = float(len(found[kind]))
     name = "k8s.%s.pods" % namespace
     if not statuses:
@@ -220,8 +220,8 @@ def node_checks(nodes: List[Mapping[str, Any]]) -> Tuple[List[Dict[str, Any]], D
         ready = _condition(node, "Ready")
         problems: List[Tuple[str, str]] = []
         if ready is None or ready.get("status") != "True":
-            problems.append((CRITICAL, "NotReady (%s)" % ((ready or {}).get("reason") or (ready or {}).get("message")
-                                                         or "no Ready condition")))
+            why = (ready or {}).get("reason") or (ready or {}).get("message") or "no Ready condition"
+            problems.append((CRITICAL, "NotReady (%s)" % why))
         else:
             ready_count += 1
         for pressure in PRESSURES:
@@ -231,9 +231,9 @@ def node_checks(nodes: List[Mapping[str, Any]]) -> Tuple[List[Dict[str, Any]], D
         if (node.get("spec") or {}).get("unschedulable"):
             problems.append((WARNING, "cordoned (SchedulingDisabled)"))
         if problems:
-            checks.append(check("k8s.node.%s" % name, worst(s for s, _ in problems),
-                                "node %s: %s" % (name, ", ".join(t for _, t in problems)),
-                                value=[t for _, t in problems]))
+            checks.append(check("k8s.node.%s" % name, worst(s for s, _other in problems),
+                                "node %s: %s" % (name, ", ".join(t for _level, t in problems)),
+                                value=[t for _level, t in problems]))
     total = len(nodes)
     metrics = {"k8s_nodes": float(total), "k8s_nodes_ready": float(ready_count)}
     if total and not ready_count:
@@ -275,8 +275,8 @@ def events_check(namespace: str, events: List[Mapping[str, Any]], now: float,
         reason = str(event.get("reason") or "Unknown")
         reasons[reason] = reasons.get(reason, 0) + int(event.get("count") or 1)
         involved = event.get("involvedObject") or {}
-        examples.setdefault(reason, "%s/%s: %s" % (involved.get("kind"), involved.get("name"),
-                                                    " ".join(str(event.get("message") or "").split())[:160]))
+        text = " ".join(str(event.get("message") or "").split())[:160]
+        examples.setdefault(reason, "%s/%s: %s" % (involved.get("kind"), involved.get("name"), text))
     total = sum(reasons.values())
     metrics = {metric_key("k8s_warning_events", namespace=namespace, reason=reason): float(count)
                for reason, count in reasons.items()}
@@ -323,8 +323,8 @@ def certificates_check(namespace: str, certificates: Optional[List[Mapping[str, 
     if not problems:
         return check(name, OK, "%d certificates in %s Ready and valid" % (len(certificates), namespace),
                      value=[], threshold=threshold), metrics
-    return check(name, worst(s for s, _ in problems), "; ".join(t for _, t in problems),
-                 value=[t for _, t in problems], threshold=threshold), metrics
+    return check(name, worst(s for s, _other in problems), "; ".join(t for _level, t in problems),
+                 value=[t for _level, t in problems], threshold=threshold), metrics
 
 
 def pvcs_check(namespace: str, claims: List[Mapping[str, Any]]) -> Tuple[Dict[str, Any], Dict[str, float]]:
@@ -339,8 +339,8 @@ def pvcs_check(namespace: str, claims: List[Mapping[str, Any]]) -> Tuple[Dict[st
     metrics = {metric_key("k8s_pvcs_unbound", namespace=namespace): float(len(problems))}
     if not problems:
         return check(name, OK, "%d claims in %s, all Bound" % (len(claims), namespace), value=[]), metrics
-    return check(name, worst(s for s, _ in problems), "claims not Bound: %s" % _names(t for _, t in problems),
-                 value=[t for _, t in problems]), metrics
+    return check(name, worst(s for s, _other in problems), "claims not Bound: %s" % _names(t for _level, t in problems),
+                 value=[t for _level, t in problems]), metrics
 
 
 def namespace_checks(namespace: str, data: Mapping[str, Any], now: float,

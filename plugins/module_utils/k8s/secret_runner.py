@@ -20,7 +20,6 @@ import os
 import secrets
 import string
 import time
-import traceback
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
@@ -70,7 +69,7 @@ def resolve(items: List[Mapping[str, Any]], environ: Optional[Mapping[str, str]]
                 raise secret_plan.SecretRotationError("data[%d].env: the variable %s is not set" % (index, item["env"]))
             out[key] = environ[str(item["env"])]
         else:
-            out[key] = "".join(choose(ALPHABET) for _ in range(int(item["generate"])))
+            out[key] = "".join(choose(ALPHABET) for _index in range(int(item["generate"])))
     return out
 
 
@@ -154,8 +153,9 @@ def run_rotation(api: Any, params: Mapping[str, Any], check_mode: bool = False, 
     keys = secret_plan.changed_keys(old or {}, new)
     users = secret_plan.users(workloads, name) if params.get("restart", True) else []
     out.update(changed_keys=keys, workloads=users)
-    out["diff"] = {"before": {"keys": sorted(old or {})}, "after": {"keys": sorted(new), "changed_keys": keys,
-                                                                      "restart": ["%s/%s" % (w["kind"], w["name"]) for w in users]}}
+    restart = ["%s/%s" % (w["kind"], w["name"]) for w in users]
+    out["diff"] = {"before": {"keys": sorted(old or {})},
+                   "after": {"keys": sorted(new), "changed_keys": keys, "restart": restart}}
     listed = ", ".join("%s/%s" % (w["kind"], w["name"]) for w in users) or "none"
     if not keys:
         rotation.checks.append(check(prefix + ".rotate", OK, "no change: the secret already holds these values"))

@@ -58,10 +58,10 @@ def test_nodes_none_ready_is_p0_and_problems_are_named():
     ready = {"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
     cordoned = {"metadata": {"name": "b"}, "spec": {"unschedulable": True},
                 "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "DiskPressure", "status": "True"}]}}
-    checks, _ = check_plan.node_checks([ready, cordoned])
+    checks, _metrics = check_plan.node_checks([ready, cordoned])
     assert [c["name"] for c in checks] == ["k8s.nodes", "k8s.node.b"]
     assert "cordoned" in checks[1]["message"] and "DiskPressure" in checks[1]["message"]
-    down, _ = check_plan.node_checks([{"metadata": {"name": "x"}, "status": {}}])
+    down, _metrics = check_plan.node_checks([{"metadata": {"name": "x"}, "status": {}}])
     assert down[0]["severity"] == "P0"
 
 
@@ -85,7 +85,7 @@ def test_certificates_missing_crd_not_ready_and_expiry():
 
 
 def test_pvcs_and_validation():
-    made, _ = check_plan.pvcs_check("ns", [{"metadata": {"name": "a"}, "status": {"phase": "Lost"}},
+    made, _metrics = check_plan.pvcs_check("ns", [{"metadata": {"name": "a"}, "status": {"phase": "Lost"}},
                                            {"metadata": {"name": "b"}, "status": {"phase": "Bound"}}])
     assert made["status"] == "critical" and made["value"] == ["a Lost"]
     assert check_plan.validate({"namespaces": ["a", "a"]}) == "namespaces lists a more than once"

@@ -18,8 +18,8 @@ def test_references_in_env_envfrom_and_volumes():
         volumes=[{"name": "creds", "secret": {"secretName": "db"}},
                  {"name": "all", "projected": {"sources": [{"secret": {"name": "db"}}, {"configMap": {"name": "db"}}]}},
                  {"name": "cfg", "configMap": {"name": "db"}}])
-    assert secret_plan.references(tpl, "db") == ["env api/PW", "envFrom migrate", "volume creds",
-                                                "volume all (projected)"]
+    expected = ["env api/PW", "envFrom migrate", "volume creds", "volume all (projected)"]
+    assert secret_plan.references(tpl, "db") == expected
     assert secret_plan.references(tpl, "none") == []
 
 
