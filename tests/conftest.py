@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.k8s import ControlPlane
 from sandbox.services import Moto, Postgres, Redis
 
 
@@ -36,3 +37,28 @@ def s3_server(tmp_path_factory):
     server = Moto(tmp_path_factory.mktemp("moto")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s_cluster():
+    """A real Kubernetes v1.20.2 control plane on loopback (sandbox/k8s.py): etcd, kube-apiserver,
+    kube-controller-manager, kube-scheduler, and a fake kubelet with two nodes that runs no container
+    (pods become Running and Ready by image name). A ``utils.k8s_cluster.Cluster``: ``kubeconfig``,
+    ``token``, ``url``, the client APIs; each test works in a namespace of its own."""
+    from utils.k8s_cluster import Cluster  # imports the kubernetes client only where it is used
+
+    base = Path(tempfile.mkdtemp(prefix="runbook-ops-k8s-"))
+    plane = ControlPlane(base, nodes=2).start()
+    cluster = Cluster(plane)
+    yield cluster
+    cluster.close()
+    plane.stop()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture()
+def k8s_ns(k8s_cluster):
+    """A fresh namespace on the real control plane, deleted afterwards."""
+    name = k8s_cluster.new_namespace()
+    yield name
+    k8s_cluster.delete_namespace(name)

@@ -160,6 +160,9 @@ class FakeApiServer:
         self.requests: List[Dict[str, Any]] = []
         self.resource_version = 1000
         self.frozen = False  # when True the controller makes no progress (a rollout that never ends)
+        # An injected fault: once a (non dry-run) PATCH was accepted, every later request gets this
+        # HTTP status (an apiserver that starts failing half-way through a rollout), e.g. 503.
+        self.fail_after_patch: Optional[int] = None
         self.capacity: Optional[int] = None  # pods the cluster can run per Deployment; the rest stay Pending
         self.httpd = ThreadingHTTPServer(("127.0.0.1", free_port()), _Handler)
         self.httpd.daemon_threads = True
@@ -416,6 +419,10 @@ class FakeApiServer:
             token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
             if token not in (self.token, self.readonly_token, self.denied_token):
                 return 401, status_body(401, "Unauthorized", "Unauthorized")
+            if self.fail_after_patch and any(r["method"] == "PATCH" and "dryRun" not in r["path"]
+                                             for r in self.requests[:-1]):
+                code = int(self.fail_after_patch)
+                return code, status_body(code, "ServiceUnavailable", "injected fault: the apiserver answers %s" % code)
             if url.path == "/version":
                 return 200, {"major": "1", "minor": "30", "gitVersion": "v1.30.0-fake", "platform": "linux/amd64"}
             if len(parts) < 6 or parts[:3] != ["apis", "apps", "v1"] or parts[3] != "namespaces":

@@ -53,3 +53,69 @@ RULES = [
     validation.at_least("wait_sleep", 0, inclusive=False),
     validation.http_status("http_gate.endpoints.status_codes"),
 ]
+
+
+def k8s_check_argspec() -> Dict[str, Any]:
+    """``k8s_check``: the connection, the namespaces, the categories and their thresholds."""
+    spec = k8s_argspec()
+    spec["argument_spec"].update(
+        namespaces=dict(type="list", elements="str", default=["default"]),
+        checks=dict(type="list", elements="str", default=list(CHECK_CATEGORIES), choices=list(CHECK_CATEGORIES)),
+        window_hours=dict(type="float", default=24),
+        restart_threshold=dict(type="int", default=5),
+        pending_minutes=dict(type="float", default=10),
+        not_ready_minutes=dict(type="float", default=5),
+        events_warning=dict(type="int", default=1),
+        cert_warning_days=dict(type="float", default=14),
+        cert_critical_days=dict(type="float", default=7),
+    )
+    return spec
+
+
+CHECK_CATEGORIES = ("workloads", "pods", "nodes", "events", "certificates", "pvcs")
+
+# Ranges of k8s_check's options.
+CHECK_RULES = [
+    validation.at_least("request_timeout", 0, inclusive=False),
+    validation.at_least("window_hours", 0, inclusive=False),
+    validation.at_most("window_hours", 24 * 366),
+    validation.at_least("events_warning", 1),
+    validation.not_empty("namespaces"),
+    validation.ordered("cert_warning_days", "cert_critical_days", high_is_bad=False),
+]
+
+
+def k8s_secret_rotate_argspec() -> Dict[str, Any]:
+    """``k8s_secret_rotate``: the connection, the Secret, its new data (one source per key), the restarts."""
+    spec = k8s_argspec()
+    spec["argument_spec"].update(
+        name=dict(type="str", required=True),
+        namespace=dict(type="str", default="default"),
+        data=dict(type="list", elements="dict", required=True, options=dict(
+            key=dict(type="str", required=True, no_log=False),
+            value=dict(type="str", no_log=True),
+            file=dict(type="path"),
+            env=dict(type="str"),
+            generate=dict(type="int"),
+        ), mutually_exclusive=[("value", "file", "env", "generate")],
+            required_one_of=[("value", "file", "env", "generate")]),
+        restart=dict(type="bool", default=True),
+        wait_timeout=dict(type="float", default=300),
+        wait_sleep=dict(type="float", default=2),
+        http_gate=dict(type="dict", options=dict(
+            endpoints=dict(type="list", elements="dict", required=True),
+            timeout=dict(type="float", default=60),
+            interval=dict(type="float", default=2),
+        )),
+    )
+    return spec
+
+
+SECRET_RULES = [
+    validation.at_least("request_timeout", 0, inclusive=False),
+    validation.at_least("wait_timeout", 0, inclusive=False),
+    validation.at_most("wait_timeout", 3600),
+    validation.at_least("wait_sleep", 0, inclusive=False),
+    validation.not_empty("data"),
+    validation.http_status("http_gate.endpoints.status_codes"),
+]

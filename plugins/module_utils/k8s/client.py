@@ -18,6 +18,7 @@ from __future__ import absolute_import, annotations, division, print_function
 __metaclass__ = type  # pylint: disable=invalid-name
 
 import json
+import math
 import os
 import traceback
 from typing import Any, Dict, List, Mapping, Optional, Sequence
@@ -219,6 +220,8 @@ class K8sApi:
     def __init__(self, api_client: Any, host: str, timeout: float = 30.0):
         self.api_client = api_client
         self.apps = kube_client.AppsV1Api(api_client)
+        self.core = kube_client.CoreV1Api(api_client)
+        self.custom = kube_client.CustomObjectsApi(api_client)
         self.host = host
         self.timeout = timeout
 
@@ -246,6 +249,38 @@ class K8sApi:
     def get_deployment(self, namespace: str, name: str) -> Dict[str, Any]:
         return self._call(self.apps.read_namespaced_deployment, name, namespace)
 
+    def watch_deployment(self, namespace: str, name: str, resource_version: Optional[str], seconds: float) -> bool:
+        """Block until the Deployment changes after ``resource_version`` or ``seconds`` pass; True on a change.
+
+        One watch request (``?watch=1``, the server closing it after ``seconds`` rounded up, the
+        client's read timeout ``seconds``): the wait of a rollout wakes when the controller writes
+        the status, as ``kubectl rollout status`` does, instead of at the next poll. Errors raise
+        like the other calls (a server without watch answers 404 or 405)."""
+        kwargs: Dict[str, Any] = {"field_selector": "metadata.name=%s" % name, "watch": True,
+                                  "timeout_seconds": max(1, int(math.ceil(seconds)))}
+        if resource_version:
+            kwargs["resource_version"] = resource_version
+        try:
+            response = self.apps.list_namespaced_deployment(
+                namespace, _preload_content=False, _request_timeout=(self.timeout, max(0.05, seconds)), **kwargs)
+        except ApiException as exc:
+            if not getattr(exc, "status", None):
+                raise K8sUnreachable(describe_transport_error(exc, self.host, self.timeout))
+            raise api_error(exc)
+        except (Urllib3Error, OSError) as exc:
+            if "timed out" in str(exc).lower():
+                return False
+            raise K8sUnreachable(describe_transport_error(exc, self.host, self.timeout))
+        try:
+            for chunk in response.stream(4096):
+                if chunk.strip():
+                    return True
+            return False
+        except (Urllib3Error, OSError):  # the read timeout: nothing changed within ``seconds``
+            return False
+        finally:
+            response.release_conn()
+
     def list_replicasets(self, namespace: str, selector: str) -> List[Dict[str, Any]]:
         kwargs = {"label_selector": selector} if selector else {}
         return list(self._call(self.apps.list_namespaced_replica_set, namespace, **kwargs).get("items") or [])
@@ -257,3 +292,50 @@ class K8sApi:
             kwargs["dry_run"] = "All"
         return self._call(self.apps.patch_namespaced_deployment, name, namespace, [dict(op) for op in ops],
                           field_manager="runbook.ops", **kwargs)
+
+    # -- reads of the health check (k8s_check) ----------------------------- #
+    def read_namespace(self, name: str) -> Dict[str, Any]:
+        return self._call(self.core.read_namespace, name)
+
+    def list_in_namespace(self, kind: str, namespace: str) -> List[Dict[str, Any]]:
+        """The items of one kind in a namespace: deployments, statefulsets, pods, events, pvcs."""
+        method = {
+            "deployments": self.apps.list_namespaced_deployment,
+            "statefulsets": self.apps.list_namespaced_stateful_set,
+            "pods": self.core.list_namespaced_pod,
+            "events": self.core.list_namespaced_event,
+            "pvcs": self.core.list_namespaced_persistent_volume_claim,
+        }[kind]
+        return list(self._call(method, namespace).get("items") or [])
+
+    def list_nodes(self) -> List[Dict[str, Any]]:
+        return list(self._call(self.core.list_node).get("items") or [])
+
+    def list_custom(self, group: str, version: str, namespace: str, plural: str) -> Optional[List[Dict[str, Any]]]:
+        """Namespaced custom resources; None when the API server does not know the resource (no CRD)."""
+        try:
+            found = self._call(self.custom.list_namespaced_custom_object, group, version, namespace, plural)
+        except K8sApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return list(found.get("items") or [])
+
+    # -- Secrets and StatefulSets (k8s_secret_rotate) --------------------- #
+    def get_secret(self, namespace: str, name: str) -> Dict[str, Any]:
+        return self._call(self.core.read_namespaced_secret, name, namespace)
+
+    def patch_secret(self, namespace: str, name: str, ops: Sequence[Mapping[str, Any]],
+                     dry_run: bool = False) -> Dict[str, Any]:
+        kwargs: Dict[str, Any] = {"_content_type": JSON_PATCH}
+        if dry_run:
+            kwargs["dry_run"] = "All"
+        return self._call(self.core.patch_namespaced_secret, name, namespace, [dict(op) for op in ops],
+                          field_manager="runbook.ops", **kwargs)
+
+    def get_statefulset(self, namespace: str, name: str) -> Dict[str, Any]:
+        return self._call(self.apps.read_namespaced_stateful_set, name, namespace)
+
+    def patch_statefulset(self, namespace: str, name: str, ops: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+        return self._call(self.apps.patch_namespaced_stateful_set, name, namespace, [dict(op) for op in ops],
+                          field_manager="runbook.ops", _content_type=JSON_PATCH)

@@ -96,9 +96,32 @@ class Rollout:
 
     # -- waiting ----------------------------------------------------------- #
     def wait(self, timeout: float) -> Tuple[str, str, Optional[Dict[str, Any]], float]:
-        """Read the Deployment until the rollout completes, fails (progress deadline, paused) or ``timeout`` passes."""
-        outcome = wait_for(lambda: self.api.get_deployment(self.namespace, self.name), rollout_finished,
-                           timeout, float(self.params.get("wait_sleep") or 2), now=self.clock, sleep=self.sleep)
+        """Read the Deployment until the rollout completes, fails (progress deadline, paused) or ``timeout`` passes.
+
+        Between two reads the pause is a watch of the Deployment (``watch_pause``): it ends early
+        when the controller writes, so the rollout is seen complete as soon as it is."""
+        seen: Dict[str, Any] = {"version": None, "watch": hasattr(self.api, "watch_deployment")}
+
+        def probe() -> Dict[str, Any]:
+            deployment = self.api.get_deployment(self.namespace, self.name)
+            seen["version"] = (deployment.get("metadata") or {}).get("resourceVersion")
+            return deployment
+
+        def pause(seconds: float) -> None:
+            if not seen["watch"] or seconds <= 0:
+                self.sleep(seconds)
+                return
+            self.sleep(0)  # the lifeline's check: the task is still there
+            started = self.clock()
+            try:
+                self.api.watch_deployment(self.namespace, self.name, seen["version"], seconds)
+            except (K8sApiError, K8sUnreachable):
+                seen["watch"] = False  # no watch here (an old proxy, a fake): poll for the rest
+                self.sleep(max(0.0, seconds - (self.clock() - started)))
+            self.sleep(0)
+
+        outcome = wait_for(probe, rollout_finished, timeout, float(self.params.get("wait_sleep") or 2),
+                           now=self.clock, sleep=pause)
         state, message = rollout_plan.rollout_state(outcome.value)
         if not outcome.done:
             state, message = rollout_plan.FAILED, "timed out after %gs waiting for the rollout: %s" % (timeout, message)

@@ -3,10 +3,11 @@
 ansible-playbook runs restore.yml with the local inventory against the real PostgreSQL
 fixture, with one writer container (runbook-ops/debian12-python:1 running ``sleep
 infinity``, named rbrst-...) stopped and started by community.docker (declared in galaxy.yml), and one writer
-Deployment on the fake apiserver (tests/integration/plugins/modules/k8s_fake_apiserver.py)
-scaled to 0 and back by runbook.ops.k8s_rollout. The fake server records every PATCH, the
-Docker engine every container's StartedAt/FinishedAt: together they show what the play did
-to the writers, and in which order.
+Deployment on the real Kubernetes control plane of the ``k8s_cluster`` fixture (a namespace of
+its own per test) scaled to 0 and back by runbook.ops.k8s_rollout. A watch on the Deployment
+records every replica count the apiserver stored (a dry run stores none), the Docker engine every
+container's StartedAt/FinishedAt: together they show what the play did to the writers, and in
+which order.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import pytest
 
 from utils.run import run_module
 from utils.backup_fixtures import create_db, drop_db, unique
-from utils.k8s_fake_apiserver import FakeApiServer
+from utils.k8s_cluster import ReplicaRecorder
 
 ROOT = Path(__file__).resolve().parents[3]
 ANSIBLE_PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 IMAGE = "runbook-ops/debian12-python:1"
-NS = "rbrst"
 WRITER = "writer"
 REPLICAS = 3
 NEVER = datetime(1, 1, 1, tzinfo=timezone.utc)
@@ -70,7 +70,7 @@ def directory_backup(postgres, source, tmp_path_factory):
 
 
 @pytest.fixture
-def window(postgres, tmp_path):
+def window(postgres, tmp_path, k8s_cluster, k8s_ns):
     """One writer container and one writer Deployment, a restore target name, and the play's vars."""
     client = docker.from_env(timeout=60)
     name = "rbrst-writer-%s" % uuid.uuid4().hex[:8]
@@ -81,28 +81,30 @@ def window(postgres, tmp_path):
                                     labels={"runbook.ops.test": "1"})
     target = unique("rbrst_tgt")
     dsn = postgres.dsn()
-    with FakeApiServer() as server:
-        server.add_deployment(NS, WRITER, {"writer": "reg/writer:1.0"}, replicas=REPLICAS)
-        extra = {
-            "sandbox_dir": str(tmp_path), "sandbox_host": "127.0.0.1", "sandbox_postgres_port": dsn["port"],
-            "backup_postgres": {"login_host": dsn["login_host"], "port": dsn["port"], "login_user": dsn["login_user"],
-                                "login_password": dsn["login_password"], "ssl_mode": "disable"},
-            "restore_target": target,
-            "restore_stop_containers": [name, idle.name],
-            "restore_scale_deployments": [{"name": WRITER, "namespace": NS}],
-            "restore_k8s_host": server.url, "restore_k8s_api_key": server.token,
-            "restore_k8s_wait_timeout": 20, "restore_k8s_wait_sleep": 0.01,
-        }
-        try:
-            container.reload()
-            yield {"client": client, "container": container, "idle": idle,
-                   "started": _when(container.attrs["State"]["StartedAt"]), "server": server, "target": target, "extra": extra, "tmp": tmp_path}
-        finally:
-            container.remove(force=True)
-            idle.remove(force=True)
-            client.close()
-            for db in postgres.psql("SELECT datname FROM pg_database WHERE datname LIKE '%s%%'" % target).split():
-                drop_db(postgres, db)
+    k8s_cluster.create_deployment(k8s_ns, WRITER, {"writer": "reg/writer:1.0"}, replicas=REPLICAS)
+    recorder = ReplicaRecorder(k8s_cluster, k8s_ns, WRITER)
+    extra = {
+        "sandbox_dir": str(tmp_path), "sandbox_host": "127.0.0.1", "sandbox_postgres_port": dsn["port"],
+        "backup_postgres": {"login_host": dsn["login_host"], "port": dsn["port"], "login_user": dsn["login_user"],
+                            "login_password": dsn["login_password"], "ssl_mode": "disable"},
+        "restore_target": target,
+        "restore_stop_containers": [name, idle.name],
+        "restore_scale_deployments": [{"name": WRITER, "namespace": k8s_ns}],
+        "restore_k8s_kubeconfig": k8s_cluster.kubeconfig,
+        "restore_k8s_wait_timeout": 60, "restore_k8s_wait_sleep": 0.1,
+    }
+    try:
+        container.reload()
+        yield {"client": client, "container": container, "idle": idle,
+               "started": _when(container.attrs["State"]["StartedAt"]), "k8s": k8s_cluster, "ns": k8s_ns,
+               "recorder": recorder, "target": target, "extra": extra, "tmp": tmp_path}
+    finally:
+        recorder.stop()
+        container.remove(force=True)
+        idle.remove(force=True)
+        client.close()
+        for db in postgres.psql("SELECT datname FROM pg_database WHERE datname LIKE '%s%%'" % target).split():
+            drop_db(postgres, db)
 
 
 def _play(window, _check: bool = False, **more: Any) -> subprocess.CompletedProcess:
@@ -117,27 +119,16 @@ def _play(window, _check: bool = False, **more: Any) -> subprocess.CompletedProc
                           timeout=180, check=False)
 
 
-def _replica_patches(server: FakeApiServer) -> List[int]:
-    """The replica counts the play asked for, in order (JSON patches of /spec/replicas, no dry runs)."""
-    counts = []
-    for request in server.patches():
-        assert "dryRun" not in request["path"], request
-        for op in json.loads(request["body"]):
-            if op.get("path") == "/spec/replicas" and op.get("op") in ("replace", "add"):
-                counts.append(op["value"])
-    return counts
-
-
-def _replica_patches_applied(server: FakeApiServer) -> List[Dict[str, Any]]:
-    """The PATCH requests that were not server-side dry runs."""
-    return [r for r in server.patches() if "dryRun" not in r["path"]]
+def _replica_changes(window) -> List[int]:
+    """The replica counts the apiserver stored for the writer Deployment, in order (dry runs store none)."""
+    return window["recorder"].settle()
 
 
 def _writers_after(window) -> Dict[str, Any]:
     container = window["container"]
     container.reload()
     state = container.attrs["State"]
-    deployment = window["server"].deployment(NS, WRITER)
+    deployment = window["k8s"].wait_rollout(window["ns"], WRITER, timeout=30)
     return {"running": state["Running"], "started": _when(state["StartedAt"]), "finished": _when(state["FinishedAt"]),
             "replicas": deployment["spec"]["replicas"], "available": deployment["status"].get("availableReplicas")}
 
@@ -148,7 +139,7 @@ def _assert_writers_stopped_and_back(window) -> None:
     after = _writers_after(window)
     assert after["running"] is True
     assert window["started"] < after["finished"] <= after["started"], after  # stopped, then started again
-    assert _replica_patches(window["server"]) == [0, REPLICAS]
+    assert _replica_changes(window) == [0, REPLICAS]
     assert after["replicas"] == REPLICAS and after["available"] == REPLICAS
 
 
@@ -247,7 +238,7 @@ def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, wi
     after = _writers_after(window)
     assert after["running"] is True
     assert after["started"] == window["started"] and after["finished"] == NEVER, after  # never stopped
-    assert window["server"].patches() == []
+    assert _replica_changes(window) == []
     assert after["replicas"] == REPLICAS
     assert _target_databases(postgres, window) == 0
 
@@ -255,7 +246,7 @@ def test_corrupt_archive_fails_before_any_writer_is_touched(postgres, source, wi
 def test_writer_deployment_that_cannot_be_scaled_stops_the_restore(postgres, source, window):
     # The second Deployment does not exist: k8s_rollout fails that item (critical result kept),
     # the play stops before restoring, and puts back what it had already stopped.
-    deployments = [{"name": WRITER, "namespace": NS}, {"name": "no-such-writer", "namespace": NS}]
+    deployments = [{"name": WRITER, "namespace": window["ns"]}, {"name": "no-such-writer", "namespace": window["ns"]}]
     proc = _play(window, restore_backup=source["backup"], restore_scale_deployments=deployments)
     out = proc.stdout
     assert proc.returncode != 0, out[-4000:]
@@ -283,7 +274,7 @@ def test_check_mode_previews_the_window_and_changes_nothing(postgres, source, wi
     after = _writers_after(window)
     assert after["running"] is True
     assert after["started"] == window["started"] and after["finished"] == NEVER, after
-    assert _replica_patches_applied(window["server"]) == []
+    assert _replica_changes(window) == []
     assert after["replicas"] == REPLICAS
     assert _target_databases(postgres, window) == 0
 

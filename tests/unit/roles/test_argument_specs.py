@@ -39,6 +39,7 @@ PASS_THROUGH = [
     ("health_check", ["health_logs"], "log_check", None, ()),
     ("health_check", ["health_host"], "host_check", None, ()),
     ("health_check", ["health_backup"], "backup_verify", None, ()),
+    ("health_check", ["health_k8s"], "k8s_check", None, ()),
     ("db_maintenance", ["db_maintenance", "postgres"], "pg_maintenance", POSTGRES_CONNECTION, ()),
     ("db_maintenance", ["db_maintenance", "weekly"], "pg_maintenance", PG_MAINTENANCE_KIND, ()),
     ("db_maintenance", ["db_maintenance", "monthly"], "pg_maintenance", PG_MAINTENANCE_KIND, ()),

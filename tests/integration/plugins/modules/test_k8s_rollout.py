@@ -1,49 +1,75 @@
-"""runbook.ops.k8s_rollout through the real kubernetes Python client, over HTTP, against a fake apiserver.
+"""runbook.ops.k8s_rollout against a REAL Kubernetes control plane (the ``k8s_cluster`` fixture).
 
-No Kubernetes API server can run on these machines. ``k8s_fake_apiserver.FakeApiServer`` is a
-stateful loopback server whose apps/v1 JSON is modelled on the apiserver's API reference (see
-its docstring): it is not a recording of a live cluster. It simulates the deployment controller
-one step per GET, so rollouts progress over several reads, and a broken image hits
-ProgressDeadlineExceeded. test_k8s_rollout_cluster.py runs against a real cluster when
-KUBECONFIG is set.
+The real kube-apiserver, Deployment and ReplicaSet controllers and scheduler (v1.20.2, etcd from
+Debian); the pods are made Running and Ready by a fake kubelet, by image name: ``never-ready``
+never gets Ready, ``pull-fail`` stays Pending in ImagePullBackOff. Each test has a namespace of
+its own. What a real control plane cannot be made to do here (a server that cannot dry-run, a
+controller that stalls, an apiserver failing half-way) is in test_k8s_rollout_faults.py.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import threading
 
 import pytest
+import yaml
 
 from sandbox.services import free_port
+from utils.k8s_cluster import NEVER_READY, PULL_FAIL
 from utils.run import ModuleFailed, run_module
 
-from utils.k8s_fake_apiserver import REVISION, FakeApiServer
-
-NS = "sec-analysis"
+REVISION = "deployment.kubernetes.io/revision"
 
 
 @pytest.fixture()
-def api():
-    with FakeApiServer(deadline_gets=4) as server:
-        server.add_deployment(NS, "api", {"api": "reg/api:1.0"}, replicas=3,
-                              history=[{"api": "reg/api:0.8"}, {"api": "reg/api:0.9"}])
-        server.add_deployment(NS, "celery-worker", {"worker": "reg/worker:1.0", "exporter": "reg/exporter:1"},
-                              replicas=5, env={"CELERY_WORKER_CONCURRENCY": "4"})
-        yield server
+def api(k8s_cluster, k8s_ns):
+    """The namespace with Deployment ``api`` at revision 3 (0.8, 0.9, then 1.0), 3 replicas."""
+    k8s_cluster.create_deployment(k8s_ns, "api", {"api": "reg/api:0.8"}, replicas=3, wait=False)
+    k8s_cluster.set_image(k8s_ns, "api", {"api": "reg/api:0.9"}, observed=True)  # revision 2 exists
+    k8s_cluster.set_image(k8s_ns, "api", {"api": "reg/api:1.0"})
+    return k8s_cluster, k8s_ns
 
 
-def args(server, **extra):
-    base = {"host": server.url, "api_key": server.token, "namespace": NS, "name": "api",
-            "wait_sleep": 0.01, "wait_timeout": 20}
+@pytest.fixture(scope="module")
+def unchanged_api(k8s_cluster):
+    """Deployment ``api`` (reg/api:1.0, 3 replicas) for the tests that must change nothing, shared by them."""
+    namespace = k8s_cluster.new_namespace()
+    k8s_cluster.create_deployment(namespace, "api", {"api": "reg/api:1.0"}, replicas=3)
+    yield k8s_cluster, namespace
+    k8s_cluster.delete_namespace(namespace)
+
+
+@pytest.fixture()
+def worker(k8s_cluster, k8s_ns):
+    """The namespace with Deployment ``celery-worker``: two containers, 5 replicas, one env variable."""
+    k8s_cluster.create_deployment(k8s_ns, "celery-worker", {"worker": "reg/worker:1.0", "exporter": "reg/exporter:1"},
+                                  replicas=5, env={"CELERY_WORKER_CONCURRENCY": "4"})
+    return k8s_cluster, k8s_ns
+
+
+def args(where, **extra):
+    cluster, namespace = where
+    base = cluster.auth(namespace=namespace, name="api", wait_sleep=0.1, wait_timeout=60)
     base.update(extra)
     return base
 
 
-def image_of(server, name="api", container=0):
-    return server.deployment(NS, name)["spec"]["template"]["spec"]["containers"][container]["image"]
+def deployment(where, name="api"):
+    cluster, namespace = where
+    return cluster.deployment(namespace, name)
+
+
+def image_of(where, name="api", container=0):
+    return deployment(where, name)["spec"]["template"]["spec"]["containers"][container]["image"]
+
+
+def short_deadline(where, name="api", seconds=3):
+    """progressDeadlineSeconds of a few seconds, so that a never-ready rollout fails soon."""
+    cluster, namespace = where
+    cluster.apps.patch_namespaced_deployment(name, namespace, {"spec": {"progressDeadlineSeconds": seconds}})
 
 
 def checks(result):
@@ -90,7 +116,7 @@ def health():
 # --------------------------------------------------------------------------- #
 
 def test_check_mode_uses_server_dry_run_and_changes_nothing(api):
-    before = api.deployment(NS, "api")
+    before = deployment(api)
     result = run_module("k8s_rollout", dict(args(api, images={"api": "reg/api:2.0"}), _ansible_diff=True),
                         check_mode=True)
     assert result["changed"] is True
@@ -99,28 +125,28 @@ def test_check_mode_uses_server_dry_run_and_changes_nothing(api):
     assert result["diff"]["before"]["containers"]["api"]["image"] == "reg/api:1.0"
     assert result["diff"]["after"]["containers"]["api"]["image"] == "reg/api:2.0"
     assert "would change: image api: reg/api:1.0 -> reg/api:2.0" in checks(result)["rollout.api.change"]["message"]
-    patches = api.patches()
-    assert len(patches) == 1 and "dryRun=All" in patches[0]["path"]
-    assert patches[0]["content_type"] == "application/json-patch+json"
-    after = api.deployment(NS, "api")
+    after = deployment(api)
     assert after["spec"] == before["spec"]
     assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
 
 
-def test_check_mode_without_difference_is_unchanged_and_sends_no_patch(api):
+def test_check_mode_without_difference_is_unchanged(api):
+    before = deployment(api)["metadata"]["resourceVersion"]
     result = run_module("k8s_rollout", args(api, images={"api": "reg/api:1.0"}, replicas=3), check_mode=True)
     assert result["changed"] is False
-    assert api.patches() == []
+    assert result["plan"]["dry_run"] is None  # nothing to send
     assert "no change" in checks(result)["rollout.api.change"]["message"]
+    assert deployment(api)["metadata"]["resourceVersion"] == before
 
 
-def test_check_mode_falls_back_to_a_local_plan_when_the_server_cannot_dry_run(api):
-    api.dry_run_supported = False
-    result = run_module("k8s_rollout", args(api, replicas=6), check_mode=True)
-    assert result["changed"] is True
-    assert result["plan"]["dry_run"].startswith("local")
-    assert result["plan"]["after"]["replicas"] == 6
-    assert api.deployment(NS, "api")["spec"]["replicas"] == 3
+def test_check_mode_of_an_invalid_change_is_refused_by_the_server(api):
+    # The dry run goes through the apiserver's validation: check mode fails as the real run would.
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", args(api, env={"BAD NAME": "1"}), check_mode=True)
+    assert "dry run refused" in checks(err.value.result)["rollout.api.change"]["message"]
+    assert "env[0].name" in checks(err.value.result)["rollout.api.change"]["message"]
+    assert "BAD NAME" not in str(deployment(api)["spec"])
 
 
 # --------------------------------------------------------------------------- #
@@ -136,41 +162,47 @@ def test_set_image_waits_for_the_rollout_then_is_idempotent(api, health):
     assert result["rollout"]["state"] == "complete"
     assert checks(result)["http.api_health"]["status"] == "ok"
     assert image_of(api) == "reg/api:2.0"
-    reads = [r for r in api.requests if r["method"] == "GET" and r["path"].endswith("/deployments/api")]
-    assert len(reads) >= 5  # observe + one pod per read + ready: the rollout took several reads
-    status = api.deployment(NS, "api")["status"]
-    assert status["updatedReplicas"] == status["availableReplicas"] == 3
+    status = deployment(api)["status"]
+    assert status["updatedReplicas"] == status["availableReplicas"] == status["replicas"] == 3
     assert [r["revision"] for r in result["revisions"]] == [1, 2, 3]
+    cluster, namespace = api
+    pods = cluster.pods(namespace, "app=api")
+    assert sorted(p["spec"]["containers"][0]["image"] for p in pods) == ["reg/api:2.0"] * 3
 
+    version = deployment(api)["metadata"]["resourceVersion"]
     again = run_module("k8s_rollout", args(api, images={"api": "reg/api:2.0"}))
     assert again["changed"] is False and again["status"] == "ok"
-    assert len(api.patches()) == 1
+    assert deployment(api)["metadata"]["resourceVersion"] == version
 
 
 def test_restart_sets_the_annotation_and_makes_a_new_revision(api):
+    cluster, namespace = api
+    old_pods = {p["metadata"]["name"] for p in cluster.pods(namespace, "app=api")}
     result = run_module("k8s_rollout", args(api, restart=True))
     assert result["changed"] is True and result["status"] == "ok"
-    annotations = api.deployment(NS, "api")["spec"]["template"]["metadata"]["annotations"]
+    annotations = deployment(api)["spec"]["template"]["metadata"]["annotations"]
     assert annotations["kubectl.kubernetes.io/restartedAt"].endswith("Z")
     assert result["revision"] == {"before": 3, "after": 4}
+    new_pods = cluster.wait_pods(namespace, "app=api", lambda pods: len(pods) == 3)
+    assert not old_pods & {p["metadata"]["name"] for p in new_pods}  # every pod was replaced
 
 
-def test_scale_changes_replicas_without_a_new_revision(api):
-    result = run_module("k8s_rollout", args(api, name="celery-worker", replicas=8))
+def test_scale_changes_replicas_without_a_new_revision(worker):
+    result = run_module("k8s_rollout", args(worker, name="celery-worker", replicas=8))
     assert result["changed"] is True and result["status"] == "ok", result["summary"]
-    dep = api.deployment(NS, "celery-worker")
+    dep = deployment(worker, "celery-worker")
     assert dep["spec"]["replicas"] == 8 and dep["status"]["availableReplicas"] == 8
-    assert result["revision"]["before"] == result["revision"]["after"]
+    assert result["revision"]["before"] == result["revision"]["after"] == 1
 
 
-def test_set_env_in_every_container(api):
+def test_set_env_in_every_container(worker):
     wanted = {"CELERY_WORKER_CONCURRENCY": "8", "CELERY_PREFETCH_MULTIPLIER": "2"}
-    result = run_module("k8s_rollout", args(api, name="celery-worker", env=wanted))
+    result = run_module("k8s_rollout", args(worker, name="celery-worker", env=wanted))
     assert result["changed"] is True and result["status"] == "ok", result["summary"]
-    for container in api.deployment(NS, "celery-worker")["spec"]["template"]["spec"]["containers"]:
+    for container in deployment(worker, "celery-worker")["spec"]["template"]["spec"]["containers"]:
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env == {"CELERY_WORKER_CONCURRENCY": "8", "CELERY_PREFETCH_MULTIPLIER": "2"}
-    again = run_module("k8s_rollout", args(api, name="celery-worker", env={"CELERY_WORKER_CONCURRENCY": "8"}))
+    again = run_module("k8s_rollout", args(worker, name="celery-worker", env={"CELERY_WORKER_CONCURRENCY": "8"}))
     assert again["changed"] is False
 
 
@@ -183,30 +215,33 @@ def test_undo_to_the_previous_revision_copies_its_replicaset_template(api):
     assert result["changed"] is True and result["status"] == "ok", result["summary"]
     assert image_of(api) == "reg/api:0.9"
     assert result["plan"]["target_revision"] == 2
-    # like kubectl: the old ReplicaSet is reused and gets the next revision number
-    dep = api.deployment(NS, "api")
+    # as kubectl rollout undo: the old ReplicaSet is reused and gets the next revision number
+    dep = deployment(api)
     assert dep["metadata"]["annotations"][REVISION] == "4"
     labels = dep["spec"]["template"]["metadata"]["labels"]
     assert "pod-template-hash" not in labels
-    assert len(api.replicaset_list(NS, "api")) == 3
+    cluster, namespace = api
+    assert len(cluster.apps.list_namespaced_replica_set(namespace, label_selector="app=api").items) == 3
 
 
 def test_undo_to_a_named_revision(api):
     result = run_module("k8s_rollout", args(api, state="rolled_back", revision=1))
     assert result["changed"] is True and result["status"] == "ok"
     assert image_of(api) == "reg/api:0.8"
+    assert result["revision"] == {"before": 3, "after": 4}
 
 
 def test_undo_to_a_revision_that_does_not_exist_fails_clearly(api):
+    version = deployment(api)["metadata"]["resourceVersion"]
     with pytest.raises(ModuleFailed) as err:
         run_module("k8s_rollout", args(api, state="rolled_back", revision=7))
     assert "revision 7 not found; the deployment has revisions 1, 2, 3" in err.value.result["msg"]
-    assert api.patches() == []
+    assert deployment(api)["metadata"]["resourceVersion"] == version
 
 
 def test_undo_in_check_mode_shows_the_target(api):
     result = run_module("k8s_rollout", args(api, state="rolled_back", revision=1), check_mode=True)
-    assert result["changed"] is True
+    assert result["changed"] is True and result["plan"]["dry_run"] == "server"
     assert result["plan"]["after"]["containers"]["api"]["image"] == "reg/api:0.8"
     assert image_of(api) == "reg/api:1.0"
 
@@ -216,7 +251,9 @@ def test_undo_in_check_mode_shows_the_target(api):
 # --------------------------------------------------------------------------- #
 
 def test_progress_deadline_exceeded_undoes_automatically(api):
-    result = run_module("k8s_rollout", args(api, images={"api": "reg/api:2.0-broken"}))
+    short_deadline(api)
+    start = time.monotonic()
+    result = run_module("k8s_rollout", args(api, images={"api": NEVER_READY}))
     assert result["changed"] is True
     assert result["status"] == "critical" and result["severity"] == "P1"
     assert result["rolled_back"] is True
@@ -226,17 +263,28 @@ def test_progress_deadline_exceeded_undoes_automatically(api):
     assert found["rollout.api.rollback"]["status"] == "ok"
     assert image_of(api) == "reg/api:1.0"
     assert result["rollout"]["rollback"]["state"] == "complete"
-    dep = api.deployment(NS, "api")
+    dep = deployment(api)
     assert dep["status"]["availableReplicas"] == 3 and dep["status"]["updatedReplicas"] == 3
     # the revision 3 ReplicaSet came back as revision 5 (4 was the broken one)
     assert dep["metadata"]["annotations"][REVISION] == "5"
+    assert time.monotonic() - start < 40
+
+
+def test_an_image_that_cannot_be_pulled_is_undone_too(api):
+    short_deadline(api)
+    result = run_module("k8s_rollout", args(api, images={"api": PULL_FAIL}))
+    assert result["status"] == "critical" and result["rolled_back"] is True, result["summary"]
+    assert image_of(api) == "reg/api:1.0"
 
 
 def test_without_rollback_the_broken_rollout_stays(api):
-    result = run_module("k8s_rollout", args(api, images={"api": "reg/api:2.0-broken"}, rollback=False))
+    short_deadline(api)
+    result = run_module("k8s_rollout", args(api, images={"api": NEVER_READY}, rollback=False))
     assert result["status"] == "critical" and result["rolled_back"] is False
     assert "rollout.api.rollback" not in checks(result)
-    assert image_of(api) == "reg/api:2.0-broken"
+    assert image_of(api) == NEVER_READY
+    # the old pods still serve: maxUnavailable 25% of 3 is 0
+    assert deployment(api)["status"]["availableReplicas"] == 3
 
 
 def test_failed_http_gate_undoes_automatically(api, health):
@@ -253,24 +301,18 @@ def test_failed_http_gate_undoes_automatically(api, health):
 
 
 def test_failed_scale_restores_the_replica_count(api):
-    api.capacity = 4  # the cluster has room for 4 pods: the 5th and 6th stay Pending
-    result = run_module("k8s_rollout", args(api, replicas=6))
+    # A ResourceQuota of 4 pods: the ReplicaSet controller cannot create the 5th and 6th.
+    cluster, namespace = api
+    cluster.core.create_namespaced_resource_quota(namespace, {"metadata": {"name": "pods"}, "spec": {"hard": {"pods": "4"}}})
+    deadline = time.monotonic() + 30
+    while not (cluster.core.read_namespaced_resource_quota("pods", namespace).status.used or {}):
+        assert time.monotonic() < deadline, "the quota controller never counted the pods"
+        time.sleep(0.1)
+    result = run_module("k8s_rollout", args(api, replicas=6, wait_timeout=4))
     assert result["rolled_back"] is True, result["summary"]
-    assert api.deployment(NS, "api")["spec"]["replicas"] == 3
+    assert "timed out after 4s" in checks(result)["rollout.api.status"]["message"]
+    assert deployment(api)["spec"]["replicas"] == 3
     assert "3 replicas" in checks(result)["rollout.api.rollback"]["message"]
-
-
-def test_timeout_and_an_undo_that_cannot_complete_is_p0(api):
-    api.frozen = True
-    start = time.monotonic()
-    result = run_module("k8s_rollout", args(api, images={"api": "reg/api:2.0"}, wait_timeout=0.3))
-    assert time.monotonic() - start < 10
-    found = checks(result)
-    assert "timed out after 0.3s" in found["rollout.api.status"]["message"]
-    assert found["rollout.api.rollback"]["severity"] == "P0"
-    assert result["severity"] == "P0" and result["rolled_back"] is False
-    # the undo patch was still sent: the template is the old one again
-    assert image_of(api) == "reg/api:1.0"
 
 
 # --------------------------------------------------------------------------- #
@@ -278,14 +320,35 @@ def test_timeout_and_an_undo_that_cannot_complete_is_p0(api):
 # --------------------------------------------------------------------------- #
 
 def test_kubeconfig_and_context(api, tmp_path):
-    path = api.kubeconfig(str(tmp_path / "kubeconfig"), context="fake")
-    result = run_module("k8s_rollout", {"kubeconfig": path, "context": "fake", "namespace": NS, "name": "api",
-                                        "wait_sleep": 0.01})
+    cluster, namespace = api
+    config = yaml.safe_load(open(cluster.kubeconfig))
+    real = config["clusters"][0]["cluster"]
+    config["clusters"].append({"name": "dead", "cluster": dict(real, server="https://127.0.0.1:%d" % free_port())})
+    config["contexts"] = [{"name": "real", "context": {"cluster": "local", "user": "admin"}},
+                          {"name": "dead", "context": {"cluster": "dead", "user": "admin"}}]
+    config["current-context"] = "dead"
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    result = run_module("k8s_rollout", {"kubeconfig": str(path), "context": "real", "namespace": namespace,
+                                        "name": "api", "wait_sleep": 0.1})
     assert result["status"] == "ok" and result["changed"] is False
     assert result["rollout"]["state"] == "complete"
     # the file's current context points at a dead server: the context option was used
     with pytest.raises(ModuleFailed, match="cannot load the Kubernetes configuration"):
-        run_module("k8s_rollout", {"kubeconfig": path, "context": "missing", "namespace": NS, "name": "api"})
+        run_module("k8s_rollout", {"kubeconfig": str(path), "context": "missing", "namespace": namespace, "name": "api"})
+
+
+def test_host_and_api_key_with_the_cluster_ca(api):
+    cluster, namespace = api
+    result = run_module("k8s_rollout", dict(cluster.host_auth(), namespace=namespace, name="api", replicas=4,
+                                            wait_sleep=0.1))
+    assert result["changed"] is True and result["status"] == "ok", result["summary"]
+    assert cluster.token not in json.dumps(result)
+    # without the CA the apiserver's certificate is not trusted
+    with pytest.raises(ModuleFailed) as err:
+        run_module("k8s_rollout", {"host": cluster.url, "api_key": cluster.token, "namespace": namespace, "name": "api"})
+    assert "TLS error" in checks(err.value.result)["k8s.api"]["message"]
+    assert cluster.token not in json.dumps(err.value.result)
 
 
 def test_unreachable_api_server_fails_the_task_with_a_clear_p0_check():
@@ -304,10 +367,10 @@ def test_unreachable_api_server_fails_the_task_with_a_clear_p0_check():
     assert "secret-token" not in json.dumps(result)
 
 
-def test_missing_deployment_fails_the_task_with_a_p0_check(api):
+def test_missing_deployment_fails_the_task_with_a_p0_check(unchanged_api):
     for check_mode in (False, True):
         with pytest.raises(ModuleFailed) as err:
-            run_module("k8s_rollout", args(api, name="nope", images={"api": "x:1"}), check_mode=check_mode)
+            run_module("k8s_rollout", args(unchanged_api, name="nope", images={"api": "x:1"}), check_mode=check_mode)
         result = err.value.result
         found = checks(result)["rollout.nope.deployment"]
         assert found["severity"] == "P0" and found["message"] == 'deployments.apps "nope" not found'
@@ -316,34 +379,42 @@ def test_missing_deployment_fails_the_task_with_a_p0_check(api):
 
 
 def test_forbidden_patch_fails_the_task_with_the_rbac_message(api):
+    # A real ServiceAccount and Role: it may get and list Deployments and ReplicaSets, not patch them.
+    cluster, namespace = api
+    token = cluster.service_account_token(namespace, "viewer", ["get", "list", "watch"])
     with pytest.raises(ModuleFailed) as err:
-        run_module("k8s_rollout", args(api, api_key=api.readonly_token, images={"api": "reg/api:2.0"}))
+        run_module("k8s_rollout", dict(args(api, images={"api": "reg/api:2.0"}), **cluster.host_auth(token)))
     result = err.value.result
     found = checks(result)["k8s.api"]
     assert found["status"] == "critical"
-    assert 'forbidden (RBAC): deployments.apps "api" is forbidden: User "system:serviceaccount:ci:viewer" cannot patch' \
-        in found["message"]
+    assert ('forbidden (RBAC): deployments.apps "api" is forbidden: User "system:serviceaccount:%s:viewer" '
+            'cannot patch resource "deployments" in API group "apps"' % namespace) in found["message"]
     assert result["changed"] is False and image_of(api) == "reg/api:1.0"
-    # check mode fails as the real run would
+    assert token not in json.dumps(result)
+    # check mode fails as the real run would: the dry run is authorized like the patch
     with pytest.raises(ModuleFailed) as err:
-        run_module("k8s_rollout", args(api, api_key=api.readonly_token, images={"api": "reg/api:2.0"}), check_mode=True)
+        run_module("k8s_rollout", dict(args(api, images={"api": "reg/api:2.0"}), **cluster.host_auth(token)),
+                   check_mode=True)
     assert "dry run refused: forbidden" in checks(err.value.result)["rollout.api.change"]["message"]
 
 
 def test_forbidden_read_and_bad_token_fail_the_task(api):
+    cluster, namespace = api
+    token = cluster.service_account_token(namespace, "nobody", [])
     with pytest.raises(ModuleFailed) as err:
-        run_module("k8s_rollout", args(api, api_key=api.denied_token))
+        run_module("k8s_rollout", dict(args(api), **cluster.host_auth(token)))
     assert "cannot get resource" in checks(err.value.result)["k8s.api"]["message"]
     with pytest.raises(ModuleFailed) as err:
-        run_module("k8s_rollout", args(api, api_key="wrong"))
+        run_module("k8s_rollout", dict(args(api), **cluster.host_auth("wrong")))
     assert "unauthorized" in checks(err.value.result)["k8s.api"]["message"]
 
 
 def test_server_side_validation_error_fails_the_task(api):
     with pytest.raises(ModuleFailed) as err:
-        run_module("k8s_rollout", args(api, images={"api": "reg/api 2.0"}))
+        run_module("k8s_rollout", args(api, env={"BAD NAME": "1"}))
     assert "the API server rejected the change" in err.value.result["msg"]
-    assert "spec.template.spec.containers[0].image" in err.value.result["msg"]
+    assert "spec.template.spec.containers[0].env[0].name: Invalid value" in err.value.result["msg"]
+    assert image_of(api) == "reg/api:1.0"
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -354,8 +425,9 @@ def test_server_side_validation_error_fails_the_task(api):
     ({"http_gate": {"endpoints": [{"url": "ftp://x"}]}}, "http_gate:"),
     ({"host": "127.0.0.1:6443"}, "host must be an http:// or https:// URL"),
 ])
-def test_invalid_parameters(api, extra, message):
+def test_invalid_parameters(unchanged_api, extra, message):
+    version = deployment(unchanged_api)["metadata"]["resourceVersion"]
     with pytest.raises(ModuleFailed) as err:
-        run_module("k8s_rollout", args(api, **extra))
+        run_module("k8s_rollout", args(unchanged_api, **extra))
     assert message in err.value.result["msg"]
-    assert api.patches() == []
+    assert deployment(unchanged_api)["metadata"]["resourceVersion"] == version

@@ -22,6 +22,8 @@ MODULES = {
     "container_check": ("full", "none"),
     "docker_rollout": ("full", "full"),
     "k8s_rollout": ("full", "full"),
+    "k8s_check": ("full", "none"),
+    "k8s_secret_rotate": ("full", "full"),
     "maintenance_mode": ("full", "full"),
 }
 

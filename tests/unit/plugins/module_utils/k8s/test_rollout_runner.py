@@ -60,6 +60,48 @@ def test_wait_is_bounded_and_says_what_it_waited_for():
     assert seconds == 10 and fake.sleeps == [4, 4, 2]
 
 
+class WatchingApi(FakeApi):
+    """A Deployment that can be watched: each watch wakes after ``wake`` seconds (a write of the controller)."""
+
+    def __init__(self, states, fake, wake=0.25, fail=None):
+        super().__init__(states)
+        self.fake, self.wake, self.fail = fake, wake, fail
+        self.watches = []
+
+    def get_deployment(self, namespace, name):
+        found = dict(super().get_deployment(namespace, name))
+        found["metadata"] = dict(found["metadata"], resourceVersion=str(100 + self.reads))
+        return found
+
+    def watch_deployment(self, namespace, name, version, seconds):
+        self.watches.append((version, seconds))
+        if self.fail:
+            raise self.fail
+        self.fake.t += min(seconds, self.wake)
+        return self.wake < seconds
+
+
+def test_the_pause_is_a_watch_that_wakes_when_the_deployment_changes():
+    fake = FakeTime()
+    api = WatchingApi([deployment(1), deployment(2), deployment(3)], fake)
+    state, _message, _observed, seconds = rollout(api, fake).wait(60)
+    assert state == rollout_plan.COMPLETE
+    assert api.watches == [("101", 2), ("102", 2)]  # from the version last read
+    assert seconds == 0.5  # woken twice after 0.25 s, not after two pauses of 2 s
+    assert fake.sleeps == [0, 0, 0, 0]  # the lifeline's checks around each watch
+
+
+def test_a_server_without_watch_falls_back_to_polling():
+    from ansible_collections.runbook.ops.plugins.module_utils.k8s.client import K8sApiError
+
+    fake = FakeTime()
+    api = WatchingApi([deployment(1), deployment(2), deployment(3)], fake,
+                      fail=K8sApiError(405, "MethodNotAllowed", "no watch"))
+    state, _message, _observed, seconds = rollout(api, fake).wait(60)
+    assert state == rollout_plan.COMPLETE and len(api.watches) == 1  # tried once, then polled
+    assert seconds == 4 and fake.sleeps == [0, 2, 0, 2]
+
+
 def test_predicates():
     assert rollout_runner.rollout_finished(deployment(3)) is True
     assert rollout_runner.rollout_finished(deployment(1)) is False
