@@ -162,6 +162,7 @@ metrics:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.k8s import argspec as k8s_argspec
 from ansible_collections.runbook.ops.plugins.module_utils.k8s import check_runner
 
@@ -172,7 +173,7 @@ def argspec():
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec())
     check_runner.run(module)
 
 

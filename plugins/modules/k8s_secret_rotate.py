@@ -215,6 +215,7 @@ rolled_back:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.runbook.ops.plugins.module_utils.common import arguments
 from ansible_collections.runbook.ops.plugins.module_utils.k8s import argspec as k8s_argspec
 from ansible_collections.runbook.ops.plugins.module_utils.k8s import secret_runner
 
@@ -225,7 +226,7 @@ def argspec():
 
 
 def main():
-    module = AnsibleModule(supports_check_mode=True, **argspec())
+    module = arguments.new_module(AnsibleModule, supports_check_mode=True, **argspec())
     secret_runner.run(module)
 
 
