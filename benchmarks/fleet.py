@@ -137,7 +137,7 @@ def probe_source() -> str:
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="Prints the wall time per N, the report callback's time and memory "
                                             "at the largest N, and last the ratio of our per-host time to the "
@@ -210,7 +210,7 @@ def run_playbook(work: Path, playbook: Path, forks: int, extra: List[str], env_e
 
 
 def load() -> str:
-    one, five, _ = os.getloadavg()
+    one, five, _fifteen = os.getloadavg()
     return "load %.2f (1 min), %.2f (5 min) on %d CPUs" % (one, five, os.cpu_count() or 1)
 
 
@@ -248,7 +248,7 @@ def measure(args, work: Path) -> int:
             # A warm-up ping: the first docker exec into a fresh container is slower.
             run_playbook(work, work / "ping.yml", size, [], {})
             ours, floor = [], []
-            for _ in range(args.repeat):
+            for _round in range(args.repeat):
                 floor.append(run_playbook(work, work / "ping.yml", size, [], {}))
                 env = {}
                 if size == largest:

@@ -145,7 +145,7 @@ def test_health_check_with_the_injected_credentials(sandbox):
 
 def test_health_check_without_the_credentials_is_critical(sandbox):
     """The inventory really carries no secret: without the injected environment the checks fail."""
-    run, report, _, _ = launch(sandbox, "health_check", credentials=[])
+    run, report, _extra, _env = launch(sandbox, "health_check", credentials=[])
     assert run.status == "failed"
     assert report["severity"] == "P0"
     states = checks(report)
@@ -157,7 +157,7 @@ def test_health_check_without_the_credentials_is_critical(sandbox):
 @pytest.mark.parametrize("answers", [{}, {"maintenance_kind": "monthly", "db_maintenance_window": "true"}],
                          ids=["weekly-schedule", "monthly-window"])
 def test_db_maintenance_as_its_schedules_launch_it(sandbox, answers):
-    run, _, extra, env = launch(sandbox, "db_maintenance", answers)
+    run, _report, extra, env = launch(sandbox, "db_maintenance", answers)
     assert extra["maintenance_kind"] == answers.get("maintenance_kind", "weekly")
     assert run.status == "successful", stdout(run)[-4000:]
     assert_no_secret(run, None, env)
@@ -166,13 +166,13 @@ def test_db_maintenance_as_its_schedules_launch_it(sandbox, answers):
 def test_db_maintenance_schedule_extra_data_is_a_valid_launch(sandbox):
     """The monthly window's extra_data, as the schedule sends it."""
     schedule = next(s for s in TEMPLATES["db_maintenance"]["schedules"] if "first Saturday" in s["name"])
-    run, _, extra, _ = launch(sandbox, "db_maintenance", schedule["extra_data"])
+    run, _report, extra, _env = launch(sandbox, "db_maintenance", schedule["extra_data"])
     assert extra["db_maintenance_window"] == "true"
     assert run.status == "successful", stdout(run)[-4000:]
 
 
 def test_db_performance_diagnoses_with_the_survey_defaults(sandbox):
-    run, _, extra, env = launch(sandbox, "db_performance")
+    run, _report, extra, env = launch(sandbox, "db_performance")
     assert set(extra.values()) == {"false"}
     assert run.status == "successful", stdout(run)[-4000:]
     assert_no_secret(run, None, env)
@@ -182,7 +182,7 @@ def test_backup_verify_restore_and_file_restore_chain(sandbox):
     """The daily chain and its recovery: backup (offloaded to S3), verification with a test
     restore, a restore confirmed by typing the name twice, a file archive restored."""
     postgres = sandbox["postgres"]
-    run, _, extra, env = launch(sandbox, "backup")
+    run, _report, extra, env = launch(sandbox, "backup")
     assert extra == {"backup_kind": "manual"}
     assert run.status == "successful", stdout(run)[-4000:]
     assert_no_secret(run, None, env)
@@ -194,28 +194,28 @@ def test_backup_verify_restore_and_file_restore_chain(sandbox):
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
     assert any(key.endswith(dumps[-1].name) for key in keys), keys
 
-    run, report, _, env = launch(sandbox, "backup_verify")
+    run, report, _extra, env = launch(sandbox, "backup_verify")
     assert run.status == "successful", stdout(run)[-4000:]
     assert_no_secret(run, report, env)
 
     # A confirmation that does not match: nothing happens.
     target = unique("awx_restored")
-    run, _, _, _ = launch(sandbox, "restore", {"restore_backup": str(dumps[-1]), "restore_confirm": "something else",
-                                              "restore_target": target})
+    run, _report, _extra, _env = launch(sandbox, "restore", {"restore_backup": str(dumps[-1]), "restore_confirm": "something else",
+                                                             "restore_target": target})
     assert run.status == "failed"
     assert "does not match restore_backup" in stdout(run)
     assert not postgres.psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % target).strip()
 
     try:
-        run, _, _, env = launch(sandbox, "restore", {"restore_backup": str(dumps[-1]),
-                                                    "restore_confirm": str(dumps[-1]), "restore_target": target})
+        run, _report, _extra, env = launch(sandbox, "restore", {"restore_backup": str(dumps[-1]),
+                                                                "restore_confirm": str(dumps[-1]), "restore_target": target})
         assert run.status == "successful", stdout(run)[-4000:]
         assert postgres.psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % target).strip() == "1"
         assert_no_secret(run, None, env)
     finally:
         drop_db(postgres, target)
 
-    run, _, _, env = launch(sandbox, "restore_files", {"restore_files_backup": str(archives[-1])})
+    run, _report, _extra, env = launch(sandbox, "restore_files", {"restore_files_backup": str(archives[-1])})
     assert run.status == "successful", stdout(run)[-4000:]
     restored = list(sandbox["base"].glob("restored-files-*"))
     assert any(p.name == "app.env" for d in restored for p in d.rglob("*")), restored
@@ -224,14 +224,14 @@ def test_backup_verify_restore_and_file_restore_chain(sandbox):
 def test_restore_from_s3_by_its_name(sandbox):
     """restore_from_s3 answered "true": the backup's name on S3, downloaded with the injected keys."""
     postgres = sandbox["postgres"]
-    run, _, _, _ = launch(sandbox, "backup")
+    run, _report, _extra, _env = launch(sandbox, "backup")
     assert run.status == "successful", stdout(run)[-4000:]
     dump = sorted((sandbox["base"] / "backups").rglob("*.dump.zst"))[-1]
     name = "%s/%s" % (dump.parent.name, dump.name)
     target = unique("awx_s3_restored")
     try:
-        run, _, _, env = launch(sandbox, "restore", {"restore_backup": name, "restore_confirm": name,
-                                                    "restore_target": target, "restore_from_s3": "true"})
+        run, _report, _extra, env = launch(sandbox, "restore", {"restore_backup": name, "restore_confirm": name,
+                                                                "restore_target": target, "restore_from_s3": "true"})
         assert run.status == "successful", stdout(run)[-4000:]
         assert postgres.psql("SELECT 1 FROM pg_database WHERE datname = '%s'" % target).strip() == "1"
         assert_no_secret(run, None, env)
@@ -241,11 +241,11 @@ def test_restore_from_s3_by_its_name(sandbox):
 
 def test_maintenance_on_with_the_survey_message_then_off(sandbox):
     message = "Database upgrade <b>tonight</b> & more"
-    run, _, _, _ = launch(sandbox, "maintenance", {"maintenance_message": message})
+    run, _report, _extra, _env = launch(sandbox, "maintenance", {"maintenance_message": message})
     assert run.status == "successful", stdout(run)[-4000:]
     pages = [p for p in (sandbox["base"] / "maintenance").rglob("*") if p.is_file()]
     assert any("Database upgrade" in p.read_text(errors="replace") for p in pages), pages
-    run, _, _, _ = launch(sandbox, "maintenance", {"maintenance_state": "off"})
+    run, _report, _extra, _env = launch(sandbox, "maintenance", {"maintenance_state": "off"})
     assert run.status == "successful", stdout(run)[-4000:]
 
 
@@ -279,11 +279,11 @@ def test_deploy_with_the_survey_tag_then_rollback_with_its_default(sandbox, serv
     }
     with pytest.raises(ValueError, match="deploy_version"):
         awx.survey_defaults(TEMPLATES["deploy"])  # no tag, no launch
-    run, _, extra, _ = launch(sandbox, "deploy", {"deploy_version": "v2"}, **deploy_vars)
+    run, _report, extra, _env = launch(sandbox, "deploy", {"deploy_version": "v2"}, **deploy_vars)
     assert extra == {"deploy_version": "v2"}
     assert run.status == "successful", stdout(run)[-4000:]
     assert {c.attrs["Config"]["Image"] for c in service.replicas()} == {"%s:v2" % APP_IMAGE}
-    run, _, extra, _ = launch(sandbox, "rollback", **deploy_vars)
+    run, _report, extra, _env = launch(sandbox, "rollback", **deploy_vars)
     assert extra == {"rollback_version": ""}
     assert run.status == "successful", stdout(run)[-4000:]
     assert {c.attrs["Config"]["Image"] for c in service.replicas()} == {"%s:v1" % APP_IMAGE}

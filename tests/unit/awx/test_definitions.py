@@ -149,7 +149,7 @@ def test_surveys_ask_what_the_runbooks_need():
     assert {"restore_backup", "restore_confirm"} <= asked["playbooks/restore.yml"]
 
 
-@pytest.mark.parametrize("template,schedule", SCHEDULES, ids=[s["name"] for _, s in SCHEDULES])
+@pytest.mark.parametrize("template,schedule", SCHEDULES, ids=[s["name"] for _template, s in SCHEDULES])
 def test_schedule_is_accepted_by_awx_and_answers_the_survey(template, schedule):
     assert awx.rrule_problems(schedule["rrule"]) == []
     questions = {q["variable"]: q for q in template["survey"]}
@@ -159,7 +159,7 @@ def test_schedule_is_accepted_by_awx_and_answers_the_survey(template, schedule):
             assert value in questions[name]["choices"], (name, value)
 
 
-@pytest.mark.parametrize("template,schedule", SCHEDULES, ids=[s["name"] for _, s in SCHEDULES])
+@pytest.mark.parametrize("template,schedule", SCHEDULES, ids=[s["name"] for _template, s in SCHEDULES])
 def test_schedule_fires_at_the_seeds_time(template, schedule):
     hour, minute, weekday, tz, first_week = SEED_TIMES[schedule["name"]]
     rule = dateutil_rrule.rrulestr(schedule["rrule"].replace(" RRULE:", "\nRRULE:"), forceset=True)
@@ -185,7 +185,7 @@ def test_schedule_fires_at_the_seeds_time(template, schedule):
 
 
 def test_monthly_window_is_the_first_saturday_of_each_month():
-    schedule = next(s for _, s in SCHEDULES if "first Saturday" in s["name"])
+    schedule = next(s for _template, s in SCHEDULES if "first Saturday" in s["name"])
     rule = dateutil_rrule.rrulestr(schedule["rrule"].replace(" RRULE:", "\nRRULE:"), forceset=True)
     days = [d.date() for d in rule.between(datetime.datetime(2027, 1, 1, tzinfo=ZoneInfo("UTC")),
                                            datetime.datetime(2028, 1, 1, tzinfo=ZoneInfo("UTC")))]
