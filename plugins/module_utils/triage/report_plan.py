@@ -50,7 +50,10 @@ def build(incident: str, now: float, platform: str, classification: Mapping[str,
     severity = classification["severity"]
     failed = [c for c in collectors if c.get("status") != "ok"]
     events = [{"at": e["at"], "source": e["source"], "kind": e["kind"], "message": e["message"]} for e in timeline]
-    events.append({"at": timeline_plan.iso(now), "source": "triage", "kind": "triage",
+    # The triage comes last: an event the collectors saw after ``now`` (a container restarting
+    # while it was being read) must not come after it.
+    ran = max([now] + [e["time"] for e in timeline if "time" in e])
+    events.append({"at": timeline_plan.iso(ran), "source": "triage", "kind": "triage",
                    "message": "triage ran: proposed severity %s" % severity})
     return {
         "schema": SCHEMA,

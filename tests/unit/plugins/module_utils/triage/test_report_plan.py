@@ -37,6 +37,19 @@ def test_report_data():
     assert json.loads(report_plan.to_json(rep))["id"] == "INC-2025-12-02-001"
 
 
+def test_the_triage_event_stays_last_when_an_event_came_after_its_start():
+    """A container that restarted while the collectors read it (an event after ``now``): the
+    timeline stays in time order, the triage last (a fresh-clone run caught it out of order)."""
+    classification = classify({})
+    timeline = [timeline_plan.event(T0, "docker", "start", "started"),
+                timeline_plan.event(T0 + 0.5, "docker", "die", "exited 3")]
+    rep = report_plan.build("INC-2025-12-02-002", T0 + 0.2, "compose_app", classification, timeline, [])
+    times = [e["at"] for e in rep["timeline"]]
+    assert times == sorted(times)
+    assert rep["timeline"][-1]["kind"] == "triage"
+    assert rep["timeline"][-1]["at"] == timeline_plan.iso(T0 + 0.5)
+
+
 def test_markdown_follows_the_template():
     text = report_plan.to_markdown(_report())
     assert text.startswith("# Incident Report: INC-2025-12-02-001\n")
