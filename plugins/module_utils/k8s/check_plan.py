@@ -27,8 +27,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type  # pylint: disable=invalid-name
 
-import calendar
-import time
+import math
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
@@ -39,6 +38,7 @@ from ansible_collections.runbook.ops.plugins.module_utils.common.result import (
     metric_key,
     worst,
 )
+from ansible_collections.runbook.ops.plugins.module_utils.host import log_plan
 
 PULL_ERRORS = ("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull")
 CRASH_LOOP = "CrashLoopBackOff"
@@ -48,17 +48,12 @@ LISTED = 5  # names shown in a message before "and N more"
 
 
 def parse_time(stamp: Any) -> Optional[float]:
-    """An RFC 3339 time of the apiserver (``2026-12-02T08:00:00Z``, maybe with fractions) as epoch seconds."""
+    """An RFC 3339 time of the apiserver (``2026-12-02T08:00:00Z``, maybe with fractions or an
+    offset) as whole epoch seconds: the collection's one ISO 8601 parser, fractions dropped."""
     if not stamp:
         return None
-    text = str(stamp).strip()
-    if text.endswith("Z"):
-        text = text[:-1]
-    text = text.split(".", 1)[0].split("+", 1)[0]
-    try:
-        return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%S")))
-    except ValueError:
-        return None
+    found = log_plan.parse_iso(str(stamp).strip())
+    return None if found is None else float(math.floor(found))
 
 
 def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
