@@ -56,15 +56,6 @@ def parse_retry_after(value: Optional[str]) -> Optional[float]:
     return max(0.0, (when - now).total_seconds())
 
 
-def ssl_context(ca_file: Optional[str] = None, validate: bool = True) -> ssl.SSLContext:
-    """A client TLS context: the system's CAs (or ``ca_file``); no verification when ``validate`` is false."""
-    context = ssl.create_default_context(cafile=ca_file or None)
-    if not validate:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
-
-
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A notification never follows a redirect (it would carry the token somewhere else)."""
 
@@ -153,7 +144,7 @@ def send_mail(host: str, port: int, sender: str, recipients: Sequence[str], subj
             if starttls:
                 if not smtp.has_extn("starttls"):
                     raise SendError("the SMTP server %s:%s does not offer STARTTLS" % (host, port))
-                smtp.starttls(context=context or ssl_context())
+                smtp.starttls(context=context or ssl.create_default_context())
                 smtp.ehlo()
             if username:
                 smtp.login(username, password or "")

@@ -18,6 +18,7 @@ __metaclass__ = type  # pylint: disable=invalid-name
 import time
 from typing import Any, Callable, Dict, Mapping
 
+from ansible_collections.runbook.ops.plugins.module_utils.http import http_client
 from ansible_collections.runbook.ops.plugins.module_utils.notify import client, payload_plan, routing_plan
 
 # Slack answers HTTP 200 with ok:false; these errors pass on a later try.
@@ -47,7 +48,7 @@ def with_retries(attempt: Callable[[], Dict[str, Any]], retries: int, backoff: f
 
 def _context(settings: Mapping[str, Any]):
     if settings.get("ca_file") or not settings.get("validate_certs", True):
-        return client.ssl_context(settings.get("ca_file"), bool(settings.get("validate_certs", True)))
+        return http_client.ssl_context(bool(settings.get("validate_certs", True)), settings.get("ca_file"))
     return None
 
 
@@ -115,8 +116,8 @@ def deliver(request: Mapping[str, Any], settings: Mapping[str, Any],
 
 
 def _mail(request: Mapping[str, Any], settings: Mapping[str, Any]) -> Dict[str, Any]:
-    context = client.ssl_context(settings.get("smtp_ca_file") or settings.get("ca_file"),
-                                 bool(settings.get("validate_certs", True)))
+    context = http_client.ssl_context(bool(settings.get("validate_certs", True)),
+                                      settings.get("smtp_ca_file") or settings.get("ca_file"))
     client.send_mail(settings["smtp_host"], int(settings["smtp_port"]), request["from"], request["to"],
                      request["subject"], request["text"], float(settings["timeout"]),
                      username=settings.get("smtp_username"), password=settings.get("smtp_password"),
