@@ -211,7 +211,9 @@ def redis_collector(options: Mapping[str, Any]) -> Callable[[Box], None]:
                     settings = client.config_get("maxmemory*")
                 except redis_client.RespReplyError as exc:
                     settings = {"error": str(exc)}
-        except (redis_client.RespConnectionError, redis_client.RespAuthError) as exc:
+        except redis_client.RespError as exc:
+            # Refused, refused the password, or something other than Redis answered on its port
+            # (a protocol or reply error on INFO): for the incident, Redis is not serving.
             box.findings["redis"] = {"reachable": False, "error": str(exc)}
             box.add_json("redis/connection.json", box.findings["redis"])
             return
