@@ -450,3 +450,36 @@ def test_kubernetes_revisions_are_deploys_on_the_timeline_and_the_token_is_maske
     by_name = {c["name"]: c for c in result["collectors"]}
     assert by_name["kubernetes"]["status"] == "ok"
     _hunt([server.token], result, tmp_path)
+
+
+def test_something_other_than_redis_on_its_port_is_redis_down():
+    """A port taken by another service (a refused ping is not the only way Redis is down): the
+    finding is 'not reachable', not a failed collector that would leave the incident at P3."""
+    import socket
+    import threading
+
+    from ansible_collections.runbook.ops.plugins.module_utils.triage import systems_runner
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+
+    def answer_http():
+        while True:
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                return
+            conn.recv(1024)
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            conn.close()
+
+    threading.Thread(target=answer_http, daemon=True).start()
+    try:
+        box = systems_runner.Box("redis", 1 << 20)
+        systems_runner.redis_collector({"login_host": "127.0.0.1", "port": server.getsockname()[1],
+                                        "connect_timeout": 2, "queues": []})(box)
+    finally:
+        server.close()
+    assert box.findings["redis"]["reachable"] is False
+    assert "reply" in box.findings["redis"]["error"]
